@@ -1,0 +1,47 @@
+# koe: `make run` sets up and serves on SQLite; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION := 2.13.0
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test lint format bench evaluate migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned: any other spec pulls a multi-GB CUDA build instead of the local CPU wheel.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+	mkdir -p data
+	$(BIN)/alembic upgrade head
+
+run: setup
+	$(BIN)/uvicorn app.main:create_app --factory --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check app models pipelines tests
+	$(BIN)/ruff format --check app models pipelines tests
+	$(BIN)/mypy app models pipelines
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix app models pipelines tests
+	$(BIN)/ruff format app models pipelines tests
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m pipelines.bench
+
+evaluate: $(VENV)/.installed
+	$(BIN)/python -m pipelines.evaluate
+
+clean:
+	rm -rf $(VENV) data/koe.db*

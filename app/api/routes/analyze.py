@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import PipelineDep, SettingsDep
+from app.core.errors import FieldError, Invalid
+from app.schemas.analysis import AnalyzeRequest, AnalyzeResponse
+from app.services import analysis as service
+
+router = APIRouter(prefix="/v1", tags=["analyze"])
+
+
+@router.post("/analyze", response_model=AnalyzeResponse)
+def analyze(body: AnalyzeRequest, pipeline: PipelineDep, settings: SettingsDep) -> AnalyzeResponse:
+    """Analyze 1–100 Japanese texts without storing them; an invalid document gets its own error entry."""
+    if len(body.documents) > settings.max_analyze_documents:
+        raise Invalid(
+            f"{len(body.documents)} documents sent; at most {settings.max_analyze_documents}",
+            [FieldError("/documents", "too many documents", "too_many_documents")],
+            code="too_many_documents",
+        )
+    return service.analyze_documents(pipeline=pipeline, documents=body.documents, settings=settings)

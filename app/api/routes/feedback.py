@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import FilterDep, PipelineDep, SessionDep, SettingsDep, TenantDep
+from app.schemas.feedback import FeedbackBatchCreate, FeedbackBatchResult, FeedbackPublic, FeedbacksPublic
+from app.services import feedback as service
+
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+
+
+@router.post(
+    "",
+    response_model=FeedbackBatchResult,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "every item already existed (updated or unchanged)"}},
+)
+def create_feedback(
+    body: FeedbackBatchCreate,
+    response: Response,
+    session: SessionDep,
+    pipeline: PipelineDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
+) -> FeedbackBatchResult:
+    """Store and analyze 1–1,000 items; re-posting a (source, external_id) updates it or leaves it unchanged."""
+    result = service.ingest(session=session, pipeline=pipeline, tenant_id=tenant, items=body.items, settings=settings)
+    if result.created == 0:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.get("", response_model=FeedbacksPublic)
+def list_feedback(
+    session: SessionDep,
+    tenant: TenantDep,
+    f: FilterDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> FeedbacksPublic:
+    """Newest first, filtered; follow `next_cursor` for the next page."""
+    return service.list_(session=session, tenant_id=tenant, f=f, limit=limit, cursor=cursor)
+
+
+@router.get("/{feedback_id}", response_model=FeedbackPublic)
+def get_feedback(feedback_id: int, session: SessionDep, tenant: TenantDep) -> FeedbackPublic:
+    return service.to_public(service.get_or_raise(session=session, tenant_id=tenant, feedback_id=feedback_id))
+
+
+@router.delete("/{feedback_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_feedback(feedback_id: int, session: SessionDep, tenant: TenantDep) -> Response:
+    service.delete(session=session, tenant_id=tenant, feedback_id=feedback_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,34 @@
+"""One typed settings object, read from KOE_* environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./data/koe.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host:5432/db",
+    )
+    default_tenant: str = Field("default", description="tenant of every row until API keys arrive")
+    analyzer: str = Field("rules", description="analysis pipeline name from the model registry")
+    timezone: str = Field("Asia/Tokyo", description="zone of naive written_at times and of calendar buckets")
+    max_text_graphemes: int = Field(20_000, ge=1, description="longest accepted text, in grapheme clusters")
+    max_batch_items: int = Field(1_000, ge=1, description="most items in one POST /v1/feedback")
+    max_analyze_documents: int = Field(100, ge=1, description="most documents in one POST /v1/analyze")
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request body; 413 past it")
+    touchpoint_stages: dict[str, str] = Field(
+        default_factory=dict,
+        description='extra touchpoint → stage mappings as JSON, e.g. {"kiosk": "purchase"}',
+    )
+    log_level: str = Field("INFO", description="logging level of the koe loggers")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,110 @@
+"""ORM tables (SQLAlchemy 2). "Model" in this codebase means an ML model, so these are tables."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
+
+
+class Feedback(Base):
+    """One piece of customer feedback as the caller sent it."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "source", "external_id", name="uq_feedback_tenant_source_external"),
+        Index("ix_feedback_tenant_written", "tenant_id", "written_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    channel: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    nps: Mapped[int | None] = mapped_column(SmallInteger)
+    csat: Mapped[int | None] = mapped_column(SmallInteger)
+    ces: Mapped[int | None] = mapped_column(SmallInteger)
+    touchpoint: Mapped[str | None] = mapped_column(String(64))
+    stage_given: Mapped[str | None] = mapped_column(String(16))
+    customer_id: Mapped[str | None] = mapped_column(String(128))
+    segment: Mapped[str | None] = mapped_column(String(128))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+
+    analyses: Mapped[list[Analysis]] = relationship(
+        back_populates="feedback", cascade="all, delete-orphan", passive_deletes=True, order_by="Analysis.id"
+    )
+
+
+class Analysis(Base):
+    """One scoring of a feedback item by one set of model versions; a new version adds a row."""
+
+    __tablename__ = "analysis"
+    __table_args__ = (
+        UniqueConstraint("feedback_id", "pipeline_version", name="uq_analysis_feedback_pipeline"),
+        Index("ix_analysis_current", "tenant_id", "is_current", "stage", "sentiment"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    feedback_id: Mapped[int] = mapped_column(ForeignKey("feedback.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    pipeline_version: Mapped[str] = mapped_column(String(512))
+    model_versions: Mapped[dict[str, str]] = mapped_column(JSONType)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    sentiment: Mapped[str] = mapped_column(String(16))
+    sentiment_scores: Mapped[dict[str, float]] = mapped_column(JSONType)
+    stage: Mapped[str | None] = mapped_column(String(16))
+    stage_predicted: Mapped[str | None] = mapped_column(String(16))
+    stage_source: Mapped[str] = mapped_column(String(16))
+    stage_scores: Mapped[dict[str, float]] = mapped_column(JSONType)
+    sentences: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    explanations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    warnings: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
+
+    feedback: Mapped[Feedback] = relationship(back_populates="analyses")
+    topics: Mapped[list[AnalysisTopic]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="AnalysisTopic.score.desc()"
+    )
+
+
+class AnalysisTopic(Base):
+    """Document topics of an analysis, one row each, so that filters and aggregates stay in SQL."""
+
+    __tablename__ = "analysis_topic"
+    __table_args__ = (Index("ix_analysis_topic_tenant_topic", "tenant_id", "topic"),)
+
+    analysis_id: Mapped[int] = mapped_column(ForeignKey("analysis.id", ondelete="CASCADE"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+
+
+class TaxonomyVersion(Base):
+    """A tenant's uploaded topic taxonomy; the newest active one is used for new analyses."""
+
+    __tablename__ = "taxonomy"
+    __table_args__ = (Index("ix_taxonomy_tenant_active", "tenant_id", "is_active"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(SmallInteger)
+    digest: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def body_json(self) -> str:
+        """Canonical JSON of the taxonomy body: a hashable cache key."""
+        return json.dumps(self.body, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,46 @@
+"""The koe application: create_app() wires settings, database, analyzer and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from app.api import errors
+from app.api.limits import BodySizeLimit
+from app.api.routes import analytics, analyze, feedback, health, taxonomy
+from app.core.config import Settings, get_settings
+from app.db.session import engine_for, session_factory
+from models.registry import build_pipeline
+
+DESCRIPTION = """日本語の顧客の声（レビュー・チャット・アンケート）を取り込み、
+感情・トピック・カスタマージャーニー段階を分析して保存し、アナリスト向けに集計します。
+Errors are RFC 9457 `application/problem+json`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.getLogger("koe").setLevel(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Loaded once per process: lexicons, fugashi dictionary, (later) model weights.
+        app.state.pipeline = build_pipeline(settings.analyzer, touchpoint_stages=settings.touchpoint_stages)
+        yield
+
+    app = FastAPI(title="koe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.engine = engine_for(settings.database_url)
+    app.state.session_factory = session_factory(app.state.engine)
+    errors.install(app)
+    for module in (analyze, feedback, analytics, taxonomy, health):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

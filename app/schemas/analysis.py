@@ -1,0 +1,109 @@
+"""API shapes of an analysis result (shared by /v1/analyze and stored feedback)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from models.journey import STAGES
+
+StageId = Literal["awareness", "consideration", "purchase", "usage", "support", "retention", "advocacy"]
+assert set(StageId.__args__) == set(STAGES)  # type: ignore[attr-defined]
+
+
+class SentimentPublic(BaseModel):
+    label: Literal["positive", "neutral", "negative", "mixed"]
+    scores: dict[str, float] = Field(description="probability per label; sums to 1")
+
+
+class SentencePublic(BaseModel):
+    text: str
+    offset: int = Field(description="code-point offset of the sentence in the original text")
+    length: int
+    sentiment: SentimentPublic
+    topics: list[str]
+    stage: StageId | None
+
+
+class TopicPublic(BaseModel):
+    id: str
+    name: str
+    score: float
+
+
+class StagePublic(BaseModel):
+    label: StageId | None = Field(description="the stage used for aggregates: given > touchpoint > predicted")
+    predicted: StageId | None
+    scores: dict[str, float]
+    source: Literal["given", "touchpoint", "predicted", "none"]
+
+
+class ExplanationPublic(BaseModel):
+    analyzer: Literal["sentiment", "topics", "stage"]
+    label: str
+    text: str
+    offset: int
+    length: int
+    weight: float
+
+
+class WarningPublic(BaseModel):
+    code: str
+    message: str
+
+
+class AnalysisPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sentiment: SentimentPublic
+    sentences: list[SentencePublic]
+    topics: list[TopicPublic]
+    stage: StagePublic
+    explanations: list[ExplanationPublic]
+    model_versions: dict[str, str]
+    warnings: list[WarningPublic]
+
+
+EXAMPLE_TEXTS = [
+    "配送は早かったけど、箱がボロボロでした。中身は無事だったので星3つです。",
+    "サポートに何度電話してもつながらない…二度と使わない😡",
+]
+
+
+class AnalyzeDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, StringConstraints(max_length=256)] | None = None
+    text: str
+    stage: StageId | None = None
+    touchpoint: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class AnalyzeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"documents": [{"id": f"d{i}", "text": t} for i, t in enumerate(EXAMPLE_TEXTS)]}]
+        },
+    )
+
+    documents: list[AnalyzeDocument] = Field(min_length=1)
+
+
+class AnalyzedDocument(AnalysisPublic):
+    id: str | None
+    index: int
+
+
+class DocumentError(BaseModel):
+    id: str | None
+    index: int
+    code: str
+    message: str
+
+
+class AnalyzeResponse(BaseModel):
+    documents: list[AnalyzedDocument]
+    errors: list[DocumentError]
+    model_versions: dict[str, str]

@@ -1,0 +1,103 @@
+"""API shapes of stored feedback: Base → Create → Public, lists as {data, count, next_cursor}."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from app.schemas.analysis import AnalysisPublic, StageId
+from models.journey import stage_id
+
+Channel = Literal["review", "chat", "survey", "email", "call", "sns", "other"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+class FeedbackBase(BaseModel):
+    source: Name = Field("api", description="where the item came from, e.g. zendesk, app_store, nps_survey_2026q4")
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        None, description="the item's id in the source system; re-posting it updates, never duplicates"
+    )
+    channel: Channel = "other"
+    text: str = Field(description="the customer's words (Japanese); at most KOE_MAX_TEXT_GRAPHEMES characters")
+    written_at: datetime | None = Field(None, description="when the customer wrote it; naive times are Asia/Tokyo")
+    nps: int | None = Field(None, ge=0, le=10, strict=True, description="likelihood to recommend, 0–10")
+    csat: int | None = Field(None, ge=1, le=5, strict=True, description="satisfaction, 1–5")
+    ces: int | None = Field(None, ge=1, le=7, strict=True, description="customer effort, 1–7")
+    touchpoint: Annotated[str, StringConstraints(max_length=64)] | None = None
+    stage: StageId | None = Field(None, description="journey stage given by the caller (id or 認知…推奨)")
+    customer_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    segment: Annotated[str, StringConstraints(max_length=128)] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedbackCreate(FeedbackBase):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text is empty or whitespace only")
+        return text
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stage_label(cls, value: Any) -> Any:
+        return stage_id(value) or value if isinstance(value, str) else value
+
+
+class FeedbackBatchCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "source": "zendesk",
+                            "external_id": "T-1024",
+                            "channel": "chat",
+                            "text": "注文した商品がまだ届きません。問い合わせても返信がなく困っています。",
+                            "written_at": "2026-11-03T14:05:00+09:00",
+                            "nps": 3,
+                            "touchpoint": "delivery",
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[FeedbackCreate] = Field(min_length=1)
+
+
+class FeedbackPublic(FeedbackBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    written_at: datetime
+    received_at: datetime
+    updated_at: datetime
+    analysis: AnalysisPublic | None
+
+
+class FeedbacksPublic(BaseModel):
+    data: list[FeedbackPublic]
+    count: int = Field(description="items in this page")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class ItemOutcome(BaseModel):
+    index: int
+    id: int
+    external_id: str | None
+    status: Literal["created", "updated", "unchanged"]
+
+
+class FeedbackBatchResult(BaseModel):
+    items: list[ItemOutcome]
+    created: int
+    updated: int
+    unchanged: int

@@ -1,0 +1,232 @@
+"""Feedback use cases: batch upsert with analysis, get, list, delete."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.errors import FieldError, Invalid, NotFound
+from app.core.time import to_utc
+from app.db.base import utcnow
+from app.db.repositories import feedback as repo
+from app.db.repositories.filters import FeedbackFilter
+from app.db.tables import Analysis, Feedback
+from app.schemas.analysis import AnalysisPublic
+from app.schemas.feedback import (
+    FeedbackBatchResult,
+    FeedbackCreate,
+    FeedbackPublic,
+    FeedbacksPublic,
+    ItemOutcome,
+)
+from app.services.analysis import analysis_columns, pipeline_version, text_problem
+from models.pipeline import AnalysisInput, AnalysisPipeline
+
+# Changing any of these fields changes what the analyzers see, so the item is analyzed again.
+ANALYZED_FIELDS = ("text", "stage_given", "touchpoint")
+
+
+@dataclass
+class _Planned:
+    index: int
+    item: FeedbackCreate
+    row: Feedback | None  # the stored item with the same (source, external_id), if any
+    content_hash: str
+    analyzed_before: tuple[object, ...] | None  # the stored row's analyzed fields before this request
+
+
+def content_hash(item: FeedbackCreate) -> str:
+    """Hash of everything the caller sent: equal hashes mean a re-post changed nothing."""
+    payload = item.model_dump(mode="json", exclude_none=False)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def ingest(
+    *,
+    session: Session,
+    pipeline: AnalysisPipeline,
+    tenant_id: str,
+    items: Sequence[FeedbackCreate],
+    settings: Settings,
+) -> FeedbackBatchResult:
+    """Store and analyze a batch atomically: every item is created, updated or unchanged, or nothing is."""
+    _check_batch(items, settings)
+    plan = _plan(session, tenant_id, items)
+    changed = [p for p in plan if p.row is None or p.row.content_hash != p.content_hash]
+    rows = {p.index: _apply(p, tenant_id, settings) for p in changed}
+    _analyze(pipeline, [rows[p.index] for p in changed if _needs_analysis(p, rows[p.index])])
+    for row in rows.values():
+        repo.add(session, row)
+    session.commit()
+    outcomes = [_outcome(p, rows.get(p.index)) for p in plan]
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("created", "updated", "unchanged")}
+    return FeedbackBatchResult(items=outcomes, **counts)
+
+
+def _check_batch(items: Sequence[FeedbackCreate], settings: Settings) -> None:
+    if len(items) > settings.max_batch_items:
+        raise Invalid(
+            f"{len(items):,} items sent; at most {settings.max_batch_items:,} per request (KOE_MAX_BATCH_ITEMS)",
+            [FieldError("/items", "too many items", "too_many_items")],
+            code="too_many_items",
+        )
+    errors = [
+        FieldError(f"/items/{i}/text", problem[1], problem[0])
+        for i, item in enumerate(items)
+        if (problem := text_problem(item.text, settings=settings))
+    ]
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(items):
+        if item.external_id is None:
+            continue
+        key = (item.source, item.external_id)
+        if key in seen:
+            errors.append(
+                FieldError(
+                    f"/items/{i}/external_id",
+                    f"same source and external_id as item {seen[key]}",
+                    "duplicate_in_batch",
+                )
+            )
+        seen.setdefault(key, i)
+    if errors:
+        raise Invalid(f"{len(errors)} item(s) cannot be stored; nothing was stored", errors)
+
+
+def _plan(session: Session, tenant_id: str, items: Sequence[FeedbackCreate]) -> list[_Planned]:
+    keys = [(i.source, i.external_id) for i in items if i.external_id is not None]
+    existing = repo.by_external_ids(session, tenant_id=tenant_id, keys=keys)
+    plan = []
+    for i, item in enumerate(items):
+        row = existing.get((item.source, item.external_id)) if item.external_id else None
+        plan.append(_Planned(i, item, row, content_hash(item), _analyzed_values(row)))
+    return plan
+
+
+def _apply(p: _Planned, tenant_id: str, settings: Settings) -> Feedback:
+    row = p.row or Feedback(tenant_id=tenant_id, received_at=utcnow())
+    item = p.item
+    row.source, row.external_id, row.channel, row.text = (
+        item.source,
+        item.external_id,
+        item.channel,
+        item.text,
+    )
+    row.written_at = to_utc(item.written_at, settings.timezone) if item.written_at else (row.written_at or utcnow())
+    row.nps, row.csat, row.ces = item.nps, item.csat, item.ces
+    row.touchpoint, row.stage_given = item.touchpoint, item.stage
+    row.customer_id, row.segment, row.meta = item.customer_id, item.segment, item.metadata
+    row.content_hash = p.content_hash
+    return row
+
+
+def _analyzed_values(row: Feedback | None) -> tuple[object, ...] | None:
+    return tuple(getattr(row, f) for f in ANALYZED_FIELDS) if row is not None else None
+
+
+def _needs_analysis(p: _Planned, row: Feedback) -> bool:
+    """New items, and items whose text, stage or touchpoint changed; a metadata-only edit keeps its analysis."""
+    return p.analyzed_before is None or repo.current_analysis(row) is None or p.analyzed_before != _analyzed_values(row)
+
+
+def _analyze(pipeline: AnalysisPipeline, rows: list[Feedback]) -> None:
+    results = pipeline.analyze([AnalysisInput(r.text, r.stage_given, r.touchpoint) for r in rows])
+    version = pipeline_version(pipeline.model_versions)
+    for row, result in zip(rows, results, strict=True):
+        repo.save_analysis(row, pipeline_version=version, values=analysis_columns(result), topics=result.topics)
+
+
+def _outcome(p: _Planned, row: Feedback | None) -> ItemOutcome:
+    status: Literal["created", "updated", "unchanged"] = (
+        "unchanged" if row is None else ("created" if p.row is None else "updated")
+    )
+    stored = row or p.row
+    assert stored is not None
+    return ItemOutcome(index=p.index, id=stored.id, external_id=stored.external_id, status=status)
+
+
+def get_or_raise(*, session: Session, tenant_id: str, feedback_id: int) -> Feedback:
+    row = repo.get(session, tenant_id=tenant_id, feedback_id=feedback_id)
+    if row is None:
+        raise NotFound(f"feedback {feedback_id} does not exist", code="feedback_not_found")
+    return row
+
+
+def to_public(row: Feedback) -> FeedbackPublic:
+    analysis = repo.current_analysis(row)
+    return FeedbackPublic(
+        id=row.id,
+        source=row.source,
+        external_id=row.external_id,
+        channel=row.channel,
+        text=row.text,
+        written_at=row.written_at,
+        received_at=row.received_at,
+        updated_at=row.updated_at,
+        nps=row.nps,
+        csat=row.csat,
+        ces=row.ces,
+        touchpoint=row.touchpoint,
+        stage=row.stage_given,
+        customer_id=row.customer_id,
+        segment=row.segment,
+        metadata=row.meta,
+        analysis=AnalysisPublic.model_validate(_analysis_public(analysis)) if analysis else None,
+    )
+
+
+def _analysis_public(a: Analysis) -> dict[str, Any]:
+    return {
+        "sentiment": {"label": a.sentiment, "scores": a.sentiment_scores},
+        "sentences": a.sentences,
+        "topics": [{"id": t.topic, "name": t.name, "score": t.score} for t in a.topics],
+        "stage": {
+            "label": a.stage,
+            "predicted": a.stage_predicted,
+            "scores": a.stage_scores,
+            "source": a.stage_source,
+        },
+        "explanations": a.explanations,
+        "model_versions": a.model_versions,
+        "warnings": a.warnings,
+    }
+
+
+def list_(*, session: Session, tenant_id: str, f: FeedbackFilter, limit: int, cursor: str | None) -> FeedbacksPublic:
+    before = decode_cursor(cursor) if cursor else None
+    rows = repo.list_page(session, tenant_id=tenant_id, f=f, limit=limit + 1, before_id=before)
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
+    return FeedbacksPublic(data=[to_public(r) for r in page], count=len(page), next_cursor=next_cursor)
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, value = raw.split(":", 1)
+        if prefix != "id":
+            raise ValueError(prefix)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid(
+            "cursor is not one this API returned",
+            [FieldError("/query/cursor", "malformed cursor")],
+            code="invalid_cursor",
+        ) from exc
+
+
+def delete(*, session: Session, tenant_id: str, feedback_id: int) -> None:
+    row = get_or_raise(session=session, tenant_id=tenant_id, feedback_id=feedback_id)
+    repo.delete(session, row)
+    session.commit()

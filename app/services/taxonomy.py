@@ -1,0 +1,71 @@
+"""Tenant taxonomies: upload a YAML/JSON taxonomy, and pick the pipeline that uses it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.core.errors import FieldError, Invalid
+from app.db.repositories import taxonomy as repo
+from app.db.tables import TaxonomyVersion
+from models.pipeline import AnalysisPipeline
+from models.registry import topic_analyzer
+from models.taxonomy import Taxonomy, default_taxonomy, parse_taxonomy
+
+
+def parse_or_raise(raw: bytes) -> Taxonomy:
+    try:
+        return parse_taxonomy(raw)
+    except yaml.YAMLError as exc:
+        raise Invalid(f"the taxonomy is not valid YAML or JSON: {exc}", code="invalid_taxonomy") from exc
+    except ValidationError as exc:
+        errors = [FieldError("/" + "/".join(map(str, e["loc"])), e["msg"], e["type"]) for e in exc.errors()]
+        raise Invalid("the taxonomy does not match the expected shape", errors, code="invalid_taxonomy") from exc
+    except ValueError as exc:
+        raise Invalid(str(exc), code="invalid_taxonomy") from exc
+
+
+def activate(*, session: Session, tenant_id: str, raw: bytes) -> Taxonomy:
+    """Store a new taxonomy as the tenant's active one; older ones stay for the record."""
+    taxonomy = parse_or_raise(raw)
+    repo.deactivate_all(session, tenant_id=tenant_id)
+    repo.add(
+        session,
+        TaxonomyVersion(
+            tenant_id=tenant_id,
+            name=taxonomy.name,
+            version=taxonomy.version,
+            digest=taxonomy.digest,
+            body=taxonomy.model_dump(),
+            is_active=True,
+        ),
+    )
+    session.commit()
+    return taxonomy
+
+
+def active(*, session: Session, tenant_id: str) -> Taxonomy:
+    row = repo.active(session, tenant_id=tenant_id)
+    return Taxonomy.model_validate(row.body) if row else default_taxonomy()
+
+
+def reset(*, session: Session, tenant_id: str) -> Taxonomy:
+    repo.deactivate_all(session, tenant_id=tenant_id)
+    session.commit()
+    return default_taxonomy()
+
+
+def pipeline_for(*, session: Session, base: AnalysisPipeline, tenant_id: str) -> AnalysisPipeline:
+    """The base pipeline, with the tenant's own topic analyzer when it uploaded a taxonomy."""
+    row = repo.active(session, tenant_id=tenant_id)
+    if row is None:
+        return base
+    return _with_taxonomy(base, row.body_json())
+
+
+@lru_cache(maxsize=64)
+def _with_taxonomy(base: AnalysisPipeline, body_json: str) -> AnalysisPipeline:
+    return base.with_topics(topic_analyzer(Taxonomy.model_validate_json(body_json)))

@@ -1,0 +1,141 @@
+"""The analysis pipeline: prepare documents once, run every analyzer in batch, assemble one result each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import regex
+
+from models.analyzers.base import Analyzer, DocumentResult, Evidence, Labelled
+from models.document import Document, prepare
+from models.journey import DEFAULT_TOUCHPOINT_STAGES
+from models.taxonomy import Taxonomy
+
+_JAPANESE = regex.compile(r"[\p{Hiragana}\p{Katakana}\p{Han}]")
+_LETTER = regex.compile(r"\p{L}")
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisInput:
+    text: str
+    stage: str | None = None  # given by the caller: wins over the prediction
+    touchpoint: str | None = None
+
+
+@dataclass(slots=True)
+class DocumentAnalysis:
+    """Everything koe knows about one text; offsets are code-point offsets into the original text."""
+
+    sentiment: dict[str, Any]
+    sentences: list[dict[str, Any]]
+    topics: list[dict[str, Any]]
+    stage: dict[str, Any]
+    explanations: list[dict[str, Any]]
+    model_versions: dict[str, str]
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+
+class AnalysisPipeline:
+    """normalize → split → tokenize once per document, then sentiment, topics and stage analyzers."""
+
+    def __init__(
+        self,
+        *,
+        sentiment: Analyzer,
+        topics: Analyzer,
+        stage: Analyzer,
+        touchpoint_stages: dict[str, str] | None = None,
+    ) -> None:
+        self.sentiment, self.topics, self.stage = sentiment, topics, stage
+        self.touchpoint_stages = {**DEFAULT_TOUCHPOINT_STAGES, **(touchpoint_stages or {})}
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return {role: f"{a.name}@{a.version}" for role, a in self._analyzers().items()}
+
+    def _analyzers(self) -> dict[str, Analyzer]:
+        return {"sentiment": self.sentiment, "topics": self.topics, "stage": self.stage}
+
+    def with_topics(self, topics: Analyzer) -> AnalysisPipeline:
+        """The same pipeline with another topic analyzer (a tenant's taxonomy)."""
+        return AnalysisPipeline(
+            sentiment=self.sentiment,
+            topics=topics,
+            stage=self.stage,
+            touchpoint_stages=self.touchpoint_stages,
+        )
+
+    def analyze(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
+        documents = [prepare(item.text) for item in inputs]
+        results = {role: a.analyze(documents) for role, a in self._analyzers().items()}
+        return [
+            self._assemble(doc, item, {role: r[i] for role, r in results.items()})
+            for i, (doc, item) in enumerate(zip(documents, inputs, strict=True))
+        ]
+
+    def _assemble(self, doc: Document, item: AnalysisInput, r: dict[str, DocumentResult]) -> DocumentAnalysis:
+        labels = _topic_labels(self.topics)
+        sentiment: Labelled = r["sentiment"].document
+        return DocumentAnalysis(
+            sentiment={"label": sentiment.label, "scores": sentiment.scores},
+            sentences=[_sentence(doc, i, r) for i in range(len(doc.sentences))],
+            topics=[{"id": t, "name": labels.get(t, t), "score": s} for t, s in r["topics"].document.scores.items()],
+            stage=self._stage(item, r["stage"].document),
+            explanations=[_explain(doc, role, e) for role, res in r.items() for e in res.document.evidence],
+            model_versions=self.model_versions,
+            warnings=_warnings(doc),
+        )
+
+    def _stage(self, item: AnalysisInput, predicted: Labelled) -> dict[str, Any]:
+        stage = {
+            "label": predicted.label,
+            "predicted": predicted.label,
+            "scores": predicted.scores,
+            "source": "predicted" if predicted.label else "none",
+        }
+        mapped = self.touchpoint_stages.get(item.touchpoint or "")
+        if item.stage:
+            stage.update(label=item.stage, source="given")
+        elif mapped:
+            stage.update(label=mapped, source="touchpoint")
+        return stage
+
+
+def _topic_labels(analyzer: Analyzer) -> dict[str, str]:
+    taxonomy: Taxonomy | None = getattr(analyzer, "taxonomy", None)
+    return taxonomy.labels() if taxonomy else {}
+
+
+def _sentence(doc: Document, i: int, r: dict[str, DocumentResult]) -> dict[str, Any]:
+    sentence = doc.sentences[i]
+    start, end = doc.original_span(sentence.start, sentence.end)
+    sentiment: Labelled = r["sentiment"].sentences[i]
+    return {
+        "text": doc.normalized.original[start:end],
+        "offset": start,
+        "length": end - start,
+        "sentiment": {"label": sentiment.label, "scores": sentiment.scores},
+        "topics": list(r["topics"].sentences[i].scores),
+        "stage": r["stage"].sentences[i].label,
+    }
+
+
+def _explain(doc: Document, role: str, evidence: Evidence) -> dict[str, Any]:
+    start, end = doc.original_span(evidence.start, evidence.end)
+    return {
+        "analyzer": role,
+        "label": evidence.label,
+        "text": doc.normalized.original[start:end],
+        "offset": start,
+        "length": end - start,
+        "weight": evidence.weight,
+    }
+
+
+def _warnings(doc: Document) -> list[dict[str, str]]:
+    letters = len(_LETTER.findall(doc.text))
+    if letters >= 5 and not _JAPANESE.search(doc.text):
+        return [{"code": "not_japanese", "message": "no Japanese characters found; results may be meaningless"}]
+    return []

@@ -1,0 +1,160 @@
+"""Benchmarks that print tables (never timed assertions).
+
+python -m pipelines.bench pipeline   # docs/s of the analysis pipeline on 10,000 review-length texts
+python -m pipelines.bench api        # p50/p95 latency of POST /v1/feedback with one item (real server)
+python -m pipelines.bench            # both
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from models.pipeline import AnalysisInput, AnalysisPipeline
+from models.registry import build_pipeline
+from pipelines.common import EVAL_DIR, ROOT, read_jsonl, table
+
+CHUNK = 256
+_worker_pipeline: AnalysisPipeline | None = None
+
+
+def review_texts(n: int) -> list[str]:
+    """Real review-length texts for timing only (their labels are not used here)."""
+    texts = [r["text"] for r in read_jsonl(EVAL_DIR / "amazon-jp-reviews.jsonl")]
+    return (texts * (n // len(texts) + 1))[:n]
+
+
+def _init_worker(analyzer: str) -> None:
+    global _worker_pipeline
+    _worker_pipeline = build_pipeline(analyzer)
+
+
+def _analyze_chunk(texts: list[str]) -> int:
+    assert _worker_pipeline is not None
+    return len(_worker_pipeline.analyze([AnalysisInput(t) for t in texts]))
+
+
+def bench_pipeline(analyzer: str, n: int) -> list[list[object]]:
+    texts = review_texts(n)
+    chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
+    mean_chars = sum(map(len, texts)) / len(texts)
+    rows: list[list[object]] = []
+    for workers in sorted({1, os.cpu_count() or 1}):
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(analyzer,)) as pool:
+            list(pool.map(_analyze_chunk, chunks[:workers]))  # warm-up: dictionary and lexicons loaded
+            started = time.perf_counter()
+            done = sum(pool.map(_analyze_chunk, chunks))
+            elapsed = time.perf_counter() - started
+        rows.append([analyzer, workers, done, round(mean_chars), elapsed, done / elapsed])
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(database_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KOE_DATABASE_URL": database_url}
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def _wait_ready(base: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("server did not become ready")
+
+
+def bench_api(database_url: str, requests: int) -> list[object]:
+    texts = review_texts(requests)
+    port = _free_port()
+    server = _serve(database_url, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base)
+        latencies = []
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for i, text in enumerate(texts):
+                item = {
+                    "source": "bench",
+                    "external_id": f"bench-{time.time_ns()}-{i}",
+                    "channel": "review",
+                    "text": text,
+                    "nps": i % 11,
+                }
+                started = time.perf_counter()
+                response = client.post("/v1/feedback", json={"items": [item]})
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    q = statistics.quantiles(latencies, n=100)
+    backend = database_url.split(":", 1)[0]
+    return [backend, requests, statistics.median(latencies), q[94], q[98], max(latencies)]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=["pipeline", "api", "all"], default="all")
+    parser.add_argument("--analyzer", default="rules")
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        default=None,
+        help="database(s) for the API benchmark (default: a temporary SQLite file)",
+    )
+    args = parser.parse_args(argv)
+    if args.what in ("pipeline", "all"):
+        rows = bench_pipeline(args.analyzer, args.docs)
+        print(table(["analyzer", "processes", "docs", "mean chars", "seconds", "docs/s"], rows), "\n")
+    if args.what in ("api", "all"):
+        with tempfile.TemporaryDirectory() as tmp:
+            urls = args.database_url or [f"sqlite:///{Path(tmp) / 'bench.db'}"]
+            rows = [bench_api(url, args.requests) for url in urls]
+        print(table(["database", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows))
+
+
+if __name__ == "__main__":
+    main()

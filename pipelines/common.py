@@ -1,0 +1,39 @@
+"""Shared by the pipeline CLIs: where the read-only evaluation data lives, and how tables are printed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL_DIR = ROOT.parent / "shared" / "eval"  # read at run time only: never copied, never trained on
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for i, line in enumerate(handle):
+            if limit is not None and i >= limit:
+                return
+            if line.strip():
+                yield json.loads(line)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table: readable in a terminal and pasteable into docs."""
+    cells = [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h)) for i, h in enumerate(headers)]
+
+    def line(values):
+        return "| " + " | ".join(str(v).ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
+
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.factories import CHAT, REVIEW_CONTRAST, REVIEW_NEGATIVE, REVIEW_POSITIVE, item
+
+
+def post(client: TestClient, *items: dict) -> dict:
+    response = client.post("/v1/feedback", json={"items": list(items)})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def test_create_stores_and_analyzes(client: TestClient) -> None:
+    body = post(client, item(REVIEW_NEGATIVE, nps=2, written_at="2026-11-03T14:05:00"))
+    assert body["created"] == 1 and body["items"][0]["status"] == "created"
+    stored = client.get(f"/v1/feedback/{body['items'][0]['id']}").json()
+    assert stored["text"] == REVIEW_NEGATIVE
+    assert stored["written_at"].startswith("2026-11-03T05:05:00")  # naive = Asia/Tokyo, stored as UTC
+    analysis = stored["analysis"]
+    assert analysis["sentiment"]["label"] == "negative"
+    assert {"delivery", "support"} <= {t["id"] for t in analysis["topics"]}
+    assert set(analysis["model_versions"]) == {"sentiment", "topics", "stage"}
+    for sentence in analysis["sentences"]:
+        assert REVIEW_NEGATIVE[sentence["offset"] : sentence["offset"] + sentence["length"]] == sentence["text"]
+
+
+def test_repost_same_item_is_unchanged_and_answers_200(client: TestClient) -> None:
+    payload = item(REVIEW_POSITIVE)
+    first = post(client, payload)
+    response = client.post("/v1/feedback", json={"items": [payload]})
+    assert response.status_code == 200
+    assert response.json()["items"][0] == {**first["items"][0], "status": "unchanged"}
+    assert client.get("/v1/feedback", params={"source": "test_reviews"}).json()["count"] == 1
+
+
+def test_repost_with_new_text_updates_and_reanalyzes(client: TestClient) -> None:
+    payload = item(REVIEW_POSITIVE)
+    created = post(client, payload)["items"][0]
+    updated = post(client, {**payload, "text": REVIEW_NEGATIVE})["items"][0]
+    assert updated == {**created, "status": "updated"}
+    stored = client.get(f"/v1/feedback/{created['id']}").json()
+    assert stored["text"] == REVIEW_NEGATIVE and stored["analysis"]["sentiment"]["label"] == "negative"
+
+
+def test_batch_reports_each_item(client: TestClient) -> None:
+    existing = item(REVIEW_POSITIVE)
+    post(client, existing)
+    body = post(client, existing, item(REVIEW_CONTRAST), item(CHAT, channel="chat"))
+    assert [i["status"] for i in body["items"]] == ["unchanged", "created", "created"]
+    assert (body["created"], body["updated"], body["unchanged"]) == (2, 0, 1)
+
+
+def test_given_stage_wins_and_prediction_is_kept(client: TestClient) -> None:
+    fid = post(client, item(REVIEW_NEGATIVE, stage="サポート"))["items"][0]["id"]
+    stage = client.get(f"/v1/feedback/{fid}").json()["analysis"]["stage"]
+    assert stage["label"] == "support" and stage["source"] == "given"
+    assert stage["predicted"] is not None
+
+
+def test_touchpoint_maps_to_stage(client: TestClient) -> None:
+    fid = post(client, item("とても良かったです。", touchpoint="checkout"))["items"][0]["id"]
+    stage = client.get(f"/v1/feedback/{fid}").json()["analysis"]["stage"]
+    assert (stage["label"], stage["source"]) == ("purchase", "touchpoint")
+
+
+def test_list_filters_and_paginates(client: TestClient) -> None:
+    post(
+        client,
+        *[item(REVIEW_NEGATIVE, segment="gold") for _ in range(3)],
+        item(REVIEW_POSITIVE, segment="silver"),
+    )
+    page = client.get("/v1/feedback", params={"segment": "gold", "limit": 2}).json()
+    assert page["count"] == 2 and page["next_cursor"]
+    rest = client.get("/v1/feedback", params={"segment": "gold", "limit": 2, "cursor": page["next_cursor"]}).json()
+    assert rest["count"] == 1 and rest["next_cursor"] is None
+    ids = [d["id"] for d in page["data"] + rest["data"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 3
+    negatives = client.get("/v1/feedback", params={"sentiment": "negative", "topic": "delivery"}).json()
+    assert negatives["count"] == 3
+
+
+def test_metadata_filter(client: TestClient) -> None:
+    post(
+        client,
+        item(REVIEW_POSITIVE, metadata={"store": "渋谷店", "sku": "A-1"}),
+        item(REVIEW_POSITIVE, metadata={"store": "梅田店"}),
+    )
+    found = client.get("/v1/feedback", params={"meta": "store=渋谷店"}).json()
+    assert found["count"] == 1 and found["data"][0]["metadata"]["sku"] == "A-1"
+
+
+def test_delete(client: TestClient) -> None:
+    fid = post(client, item())["items"][0]["id"]
+    assert client.delete(f"/v1/feedback/{fid}").status_code == 204
+    missing = client.get(f"/v1/feedback/{fid}")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "feedback_not_found"
+
+
+def test_same_external_id_in_other_source_is_another_item(client: TestClient) -> None:
+    a = post(client, item(REVIEW_POSITIVE, external_id="X1", source="zendesk"))["items"][0]
+    b = post(client, item(REVIEW_POSITIVE, external_id="X1", source="app_store"))["items"][0]
+    assert a["id"] != b["id"] and b["status"] == "created"

@@ -1,0 +1,25 @@
+"""Upgrade from empty to head and back down, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect
+
+from tests.conftest import BACKENDS, alembic_config, database_url
+
+TABLES = {"feedback", "analysis", "analysis_topic", "taxonomy"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_upgrade_and_downgrade(backend: str, tmp_path) -> None:
+    url = database_url(backend, tmp_path, "koe_migration_test")
+    config = alembic_config(url)
+    engine = create_engine(url)
+    command.upgrade(config, "head")
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    command.downgrade(config, "base")
+    assert not TABLES & set(inspect(engine).get_table_names())
+    command.upgrade(config, "head")
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    engine.dispose()

@@ -1,0 +1,31 @@
+"""Realistic Japanese feedback for tests: reviews, chats and survey answers, polite and casual."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+_ids = itertools.count(1)
+
+REVIEW_NEGATIVE = "注文から1週間たっても届きません。問い合わせても返信がなく、本当に困っています😡"
+REVIEW_POSITIVE = "スタッフの方の接客がとても丁寧で、気持ちよく買い物ができました！また利用します(^^)"
+REVIEW_CONTRAST = "値段は安いけど、配送が遅すぎる。"
+CHAT = (
+    "客: すみません、昨日注文した商品のキャンセルってできますか？\n"
+    "担当: お問い合わせありがとうございます。ご注文番号をお知らせいただけますか。\n"
+    "客: 12345です。\n"
+    "担当: 確認いたしました。キャンセル手続きを完了しました。\n"
+    "客: ありがとうございます、助かりました！\n"
+)
+SURVEY_DETRACTOR = "解約の手続きがわかりにくく、電話もつながらない。二度と契約しません。"
+
+
+def item(text: str = REVIEW_NEGATIVE, **fields: Any) -> dict[str, Any]:
+    """A POST /v1/feedback item with a unique external id unless one is given."""
+    return {
+        "source": "test_reviews",
+        "external_id": f"ext-{next(_ids)}",
+        "channel": "review",
+        "text": text,
+        **fields,
+    }
