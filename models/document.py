@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.text import NormalizedText, normalize, split_sentences
+from models.text import NormalizedText, Span, normalize, split_sentences
 from models.tokenize import Token, tokenize
 
 
@@ -32,13 +32,23 @@ class Document:
 def prepare(text: str) -> Document:
     """normalize → split sentences → tokenize: the shared preprocessing of every analyzer."""
     normalized = normalize(text)
-    sentences = [
-        Sentence(
-            span.start,
-            span.end,
-            normalized.text[span.start : span.end],
-            tokenize(normalized.text[span.start : span.end], offset=span.start),
-        )
-        for span in split_sentences(normalized.text)
-    ]
-    return Document(normalized, sentences)
+    return Document(normalized, [
+        Sentence(span.start, span.end, normalized.text[span.start : span.end], tokens)
+        for span, tokens in _tokens_by_sentence(normalized.text, split_sentences(normalized.text))
+    ])
+
+
+def _tokens_by_sentence(text: str, spans: list[Span]) -> list[tuple[Span, list[Token]]]:
+    """Tokenize the whole text once (one tagger call, not one per sentence) and deal tokens to sentences.
+    A token that straddles a boundary (rare: MeCab joins across a cut) goes to the sentence it starts in."""
+    tokens = tokenize(text)
+    out, i = [], 0
+    for span in spans:
+        while i < len(tokens) and tokens[i].start < span.start:
+            i += 1
+        j = i
+        while j < len(tokens) and tokens[j].start < span.end:
+            j += 1
+        out.append((span, tokens[i:j]))
+        i = j
+    return out

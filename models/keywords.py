@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 import regex
 
 from models.document import Sentence
+from models.lexicon import PhraseIndex
 
 _HIRAGANA_ONLY = regex.compile(r"\p{Hiragana}+")
 
@@ -32,17 +32,14 @@ class KeywordMatcher:
                 self._by_lemma[word].add(label)
                 if len(word) >= 2 and not _HIRAGANA_ONLY.fullmatch(word):
                     self._by_substring[word].add(label)
-        longest_first = sorted(self._by_substring, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, longest_first))) if longest_first else None
+        self._phrases = PhraseIndex(dict(self._by_substring))
 
     def hits(self, sentence: Sentence) -> list[Hit]:
         """Every (label, span) hit in the sentence, spans in normalized-text offsets."""
         found: dict[tuple[str, int], Hit] = {}
-        if self._pattern is not None:
-            for m in self._pattern.finditer(sentence.text):
-                for label in self._by_substring[m.group()]:
-                    start = sentence.start + m.start()
-                    found[(label, start)] = Hit(label, start, sentence.start + m.end())
+        for start, end, labels in self._phrases.find(sentence.text):
+            for label in labels:
+                found[(label, sentence.start + start)] = Hit(label, sentence.start + start, sentence.start + end)
         for token in sentence.tokens:
             for label in self._by_lemma.get(token.lemma, ()):
                 if not any(h.label == label and h.start <= token.start < h.end for h in found.values()):

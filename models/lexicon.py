@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import ahocorasick
 
 LEXICON_DIR = Path(__file__).parent / "lexicons"
+V = TypeVar("V")
 
 
-@dataclass(frozen=True, slots=True)
-class SurfaceMatcher:
-    """Longest-first substring matching of many phrases in one regex pass."""
+class PhraseIndex(Generic[V]):
+    """Leftmost-longest, non-overlapping matching of many phrases in one pass (Aho-Corasick):
+    a regex alternation of a thousand phrases was the pipeline's slowest step."""
 
-    pattern: re.Pattern[str] | None
-    values: dict[str, float]
+    def __init__(self, values: dict[str, V]) -> None:
+        self._automaton: Any = None
+        if values:
+            self._automaton = ahocorasick.Automaton()
+            for phrase, value in values.items():
+                self._automaton.add_word(phrase, (len(phrase), value))
+            self._automaton.make_automaton()
 
-    @classmethod
-    def build(cls, values: dict[str, float]) -> SurfaceMatcher:
-        if not values:
-            return cls(None, {})
-        alternation = "|".join(re.escape(p) for p in sorted(values, key=len, reverse=True))
-        return cls(re.compile(alternation), values)
-
-    def find(self, text: str) -> list[tuple[int, int, float]]:
-        if self.pattern is None:
+    def find(self, text: str) -> list[tuple[int, int, V]]:
+        """(start, end, value) of each match."""
+        if self._automaton is None:
             return []
-        return [(m.start(), m.end(), self.values[m.group()]) for m in self.pattern.finditer(text)]
+        return [(end + 1 - length, end + 1, value) for end, (length, value) in self._automaton.iter_long(text)]
 
 
 def read_tsv(path: Path) -> dict[str, float]:
@@ -54,7 +56,7 @@ def content_hash(*paths: Path) -> str:
 @dataclass(frozen=True, slots=True)
 class SentimentLexicon:
     lemmas: dict[str, float]
-    surfaces: SurfaceMatcher  # phrases, emoji and kaomoji
+    surfaces: PhraseIndex[float]  # phrases, emoji and kaomoji
     intensifiers: dict[str, float]
     digest: str
 
@@ -64,5 +66,5 @@ def load_sentiment_lexicon(directory: Path = LEXICON_DIR) -> SentimentLexicon:
     files = [directory / n for n in ("sentiment_lemmas.tsv", "sentiment_phrases.tsv", "emoji.tsv", "intensifiers.tsv")]
     surfaces = {**read_tsv(files[1]), **read_tsv(files[2])}
     return SentimentLexicon(
-        read_tsv(files[0]), SurfaceMatcher.build(surfaces), read_tsv(files[3]), content_hash(*files)
+        read_tsv(files[0]), PhraseIndex(surfaces), read_tsv(files[3]), content_hash(*files)
     )

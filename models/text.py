@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import regex
 
@@ -52,6 +53,10 @@ def is_kaomoji(text: str) -> bool:
     return _KAOMOJI.fullmatch(text) is not None
 
 
+# Code points that join with a neighbour into one grapheme: marks, ﾞﾟ, ZWJ, variation selectors, skin tones, CR.
+_CLUSTERING = regex.compile(r"[\p{M}\p{Grapheme_Extend}\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\r\p{Regional_Indicator}]")
+
+
 def _normalize_grapheme(grapheme: str) -> str:
     if _EMOJI.search(grapheme):
         return grapheme
@@ -60,6 +65,11 @@ def _normalize_grapheme(grapheme: str) -> str:
     folded = unicodedata.normalize("NFKC", grapheme)
     # NFKC turns spacing accents (´ ¨ ¯) into space + combining mark, which breaks faces like (´・ω・`).
     return grapheme if folded[:1].isspace() and not grapheme[:1].isspace() else folded
+
+
+@lru_cache(maxsize=65536)
+def _normalize_char(ch: str) -> str:
+    return _normalize_grapheme(ch)
 
 
 def _pieces(original: str) -> list[tuple[str, int, int]]:
@@ -75,8 +85,12 @@ def _pieces(original: str) -> list[tuple[str, int, int]]:
 
 
 def _grapheme_pieces(original: str, start: int, end: int) -> list[tuple[str, int, int]]:
+    segment = original[start:end]
+    if not _CLUSTERING.search(segment):
+        # Fast path (most text): every code point is its own grapheme, normalized through a cache.
+        return [(_normalize_char(ch), start + i, start + i + 1) for i, ch in enumerate(segment)]
     out = []
-    for match in regex.finditer(r"\X", original[start:end]):
+    for match in regex.finditer(r"\X", segment):
         s, e = start + match.start(), start + match.end()
         grapheme = "\n" if match.group() == "\r\n" else match.group()
         out.append((_normalize_grapheme(grapheme), s, e))
