@@ -32,10 +32,13 @@ class Document:
 def prepare(text: str) -> Document:
     """normalize → split sentences → tokenize: the shared preprocessing of every analyzer."""
     normalized = normalize(text)
-    return Document(normalized, [
-        Sentence(span.start, span.end, normalized.text[span.start : span.end], tokens)
-        for span, tokens in _tokens_by_sentence(normalized.text, split_sentences(normalized.text))
-    ])
+    return Document(
+        normalized,
+        [
+            Sentence(span.start, span.end, normalized.text[span.start : span.end], tokens)
+            for span, tokens in _tokens_by_sentence(normalized.text, split_sentences(normalized.text))
+        ],
+    )
 
 
 def _tokens_by_sentence(text: str, spans: list[Span]) -> list[tuple[Span, list[Token]]]:

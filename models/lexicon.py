@@ -65,6 +65,4 @@ class SentimentLexicon:
 def load_sentiment_lexicon(directory: Path = LEXICON_DIR) -> SentimentLexicon:
     files = [directory / n for n in ("sentiment_lemmas.tsv", "sentiment_phrases.tsv", "emoji.tsv", "intensifiers.tsv")]
     surfaces = {**read_tsv(files[1]), **read_tsv(files[2])}
-    return SentimentLexicon(
-        read_tsv(files[0]), PhraseIndex(surfaces), read_tsv(files[3]), content_hash(*files)
-    )
+    return SentimentLexicon(read_tsv(files[0]), PhraseIndex(surfaces), read_tsv(files[3]), content_hash(*files))

@@ -54,7 +54,9 @@ def is_kaomoji(text: str) -> bool:
 
 
 # Code points that join with a neighbour into one grapheme: marks, ﾞﾟ, ZWJ, variation selectors, skin tones, CR.
-_CLUSTERING = regex.compile(r"[\p{M}\p{Grapheme_Extend}\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\r\p{Regional_Indicator}]")
+_CLUSTERING = regex.compile(
+    r"[\p{M}\p{Grapheme_Extend}\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\r\p{Regional_Indicator}]"
+)
 
 
 def _normalize_grapheme(grapheme: str) -> str:
