@@ -42,7 +42,10 @@ def read_tsv(path: Path) -> dict[str, float]:
         parts = line.split("\t")
         if len(parts) < 2:
             raise ValueError(f"{path.name}:{number}: expected 'key<TAB>number', got {line!r}")
-        table[parts[0].strip()] = float(parts[1])
+        key = parts[0].strip()
+        if key in table:
+            raise ValueError(f"{path.name}:{number}: {key!r} is listed twice")
+        table[key] = float(parts[1])
     return table
 
 

@@ -43,10 +43,18 @@ def fresh_postgres_database(name: str) -> str:
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def drop_postgres_database(name: str) -> None:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def database_url(backend: str, tmp_dir: Path, name: str) -> str:
+    """A new empty database; PostgreSQL names carry the pid so that parallel runs never share one."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_dir / (name + '.db')}"
-    return fresh_postgres_database(name)
+    return fresh_postgres_database(f"{name}_{os.getpid()}")
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +69,8 @@ def migrated_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     engine = make_engine(url)
     yield engine
     engine.dispose()
+    if engine.dialect.name == "postgresql":
+        drop_postgres_database(str(engine.url.database))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from models.analyzers.base import DocumentResult, Evidence, Labelled
@@ -31,6 +32,9 @@ NEGATION_FACTOR = -0.7  # 悪くない is milder praise than 良い: a flipped w
 EARLIER_CLAUSE_FACTOR = 0.5  # 安いけど遅い: what comes before a contrast counts half
 QUESTION_FACTOR = 0.5
 NEVER_AGAIN = -1.5  # 二度と〜ない
+AGENT_FACTOR = 0.3  # in a transcript, the agent's apologies and thanks are not the customer's opinion
+_SPEAKER = re.compile(r"^\s*(?:(?P<customer>客|お客様|顧客|ユーザー|customer|user)|(?P<agent>担当者?|オペレーター|OP|"
+                      r"スタッフ|店員|サポート|CS|agent|operator|bot|ボット))\s*[:：]", re.IGNORECASE)
 
 
 def _is_negator(token: Token) -> bool:
@@ -80,12 +84,14 @@ class RuleSentimentAnalyzer:
 
     def _analyze_document(self, doc: Document) -> DocumentResult:
         per_sentence = [self._sentence_evidence(s) for s in doc.sentences]
+        speakers = _speakers(doc)
         sentences = [_label(ev, mixed=False) for ev in per_sentence]
         weighted: list[Evidence] = []
         for i, evidence in enumerate(per_sentence):
             if i and doc.sentences[i].text.startswith(CONTRAST_OPENERS):
                 weighted = [_scaled(e, EARLIER_CLAUSE_FACTOR) for e in weighted]
-            weighted.extend(evidence)
+            factor = AGENT_FACTOR if speakers[i] == "agent" else 1.0
+            weighted.extend(_scaled(e, factor) for e in evidence)
         return DocumentResult(_label(weighted, mixed=True), sentences)
 
     def _sentence_evidence(self, sentence: Sentence) -> list[Evidence]:
@@ -93,7 +99,7 @@ class RuleSentimentAnalyzer:
         surfaces = self._surface_evidence(sentence)
         found = surfaces + self._lemma_evidence(sentence, covered=surfaces)
         found += _never_again(sentence)
-        found = [self._negated(e, tokens) for e in found]
+        found = [self._negated(e, tokens) for e in found if e.weight]
         found = _weigh_clauses(found, tokens)
         if sentence.text.rstrip().endswith(("?", "か")):
             found = [_scaled(e, QUESTION_FACTOR) for e in found]
@@ -125,6 +131,18 @@ class RuleSentimentAnalyzer:
             return evidence
         flips = _negations_after(tokens, _first_token_at(tokens, evidence.end))
         return _scaled(evidence, NEGATION_FACTOR**flips) if flips else evidence
+
+
+def _speakers(doc: Document) -> list[str | None]:
+    """Who speaks each sentence of a transcript (客: / 担当: prefixes carry over to following sentences)."""
+    speakers: list[str | None] = []
+    current = None
+    for sentence in doc.sentences:
+        match = _SPEAKER.match(sentence.text)
+        if match:
+            current = "agent" if match.group("agent") else "customer"
+        speakers.append(current)
+    return speakers
 
 
 def _never_again(sentence: Sentence) -> list[Evidence]:

@@ -6,7 +6,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect
 
-from tests.conftest import BACKENDS, alembic_config, database_url
+from tests.conftest import BACKENDS, alembic_config, database_url, drop_postgres_database
 
 TABLES = {"feedback", "analysis", "analysis_topic", "taxonomy"}
 
@@ -23,3 +23,5 @@ def test_upgrade_and_downgrade(backend: str, tmp_path) -> None:
     command.upgrade(config, "head")
     assert set(inspect(engine).get_table_names()) >= TABLES
     engine.dispose()
+    if backend == "postgresql":
+        drop_postgres_database(str(engine.url.database))
