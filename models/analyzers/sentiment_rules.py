@@ -33,8 +33,11 @@ EARLIER_CLAUSE_FACTOR = 0.5  # 安いけど遅い: what comes before a contrast 
 QUESTION_FACTOR = 0.5
 NEVER_AGAIN = -1.5  # 二度と〜ない
 AGENT_FACTOR = 0.3  # in a transcript, the agent's apologies and thanks are not the customer's opinion
-_SPEAKER = re.compile(r"^\s*(?:(?P<customer>客|お客様|顧客|ユーザー|customer|user)|(?P<agent>担当者?|オペレーター|OP|"
-                      r"スタッフ|店員|サポート|CS|agent|operator|bot|ボット))\s*[:：]", re.IGNORECASE)
+_SPEAKER = re.compile(
+    r"^\s*(?:(?P<customer>客|お客様|顧客|ユーザー|customer|user)|(?P<agent>担当者?|オペレーター|OP|"
+    r"スタッフ|店員|サポート|CS|agent|operator|bot|ボット))\s*[:：]",
+    re.IGNORECASE,
+)
 
 
 def _is_negator(token: Token) -> bool:
