@@ -11,9 +11,11 @@ from fastapi.responses import RedirectResponse
 
 from app.api import errors
 from app.api.limits import BodySizeLimit
-from app.api.routes import analytics, analyze, feedback, health, taxonomy
+from app.api.routes import analytics, analyze, feedback, taxonomy
+from app.api.routes import health as health_routes
 from app.core.config import Settings, get_settings
 from app.db.session import engine_for, session_factory
+from app.services import health
 from models.registry import build_pipeline
 
 DESCRIPTION = """日本語の顧客の声（レビュー・チャット・アンケート）を取り込み、
@@ -27,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        health.require_migrated(app.state.engine)
         # Loaded once per process: lexicons, fugashi dictionary, (later) model weights.
         app.state.pipeline = build_pipeline(settings.analyzer, touchpoint_stages=settings.touchpoint_stages)
         yield
@@ -35,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine_for(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
     errors.install(app)
-    for module in (analyze, feedback, analytics, taxonomy, health):
+    for module in (analyze, feedback, analytics, taxonomy, health_routes):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 

@@ -47,7 +47,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for e in exc.errors():
         loc = tuple(e.get("loc", ()))
-        message = e.get("msg", "invalid")
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             message = f"unknown field {loc[-1]!r}"
         out.append({"pointer": _pointer(loc), "detail": message, "code": e.get("type", "invalid")})

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from app.schemas.analysis import AnalysisPublic, StageId
 from models.journey import stage_id
@@ -39,7 +40,7 @@ class FeedbackCreate(FeedbackBase):
     @classmethod
     def _not_blank(cls, text: str) -> str:
         if not text.strip():
-            raise ValueError("text is empty or whitespace only")
+            raise PydanticCustomError("empty_text", "text is empty or whitespace only")
         return text
 
     @field_validator("stage", mode="before")

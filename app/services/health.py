@@ -19,13 +19,28 @@ def migration_head() -> str | None:
     return ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
 
 
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_migrated(engine: Engine) -> None:
+    """Refuse to serve a database the code does not match: a clear start-up error instead of 500s later."""
+    current, head = current_revision(engine), migration_head()
+    if current != head:
+        raise RuntimeError(
+            f"database {engine.url.render_as_string(hide_password=True)} is at migration {current}, "
+            f"the code needs {head}: run `make setup` (or `alembic upgrade head`) first"
+        )
+
+
 def readiness(*, engine: Engine, pipeline: AnalysisPipeline | None) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-            current = MigrationContext.configure(connection).get_current_revision()
         checks["database"] = {"ok": True}
+        current = current_revision(engine)
         head = migration_head()
         checks["migrations"] = {"ok": current == head, "current": current, "head": head}
     except Exception as exc:  # any driver error means "not ready", reported, never raised
