@@ -68,28 +68,12 @@ def _free_port() -> int:
 
 def _serve(database_url: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KOE_DATABASE_URL": database_url}
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    migrate = [sys.executable, "-m", "alembic", "upgrade", "head"]
+    migrated = subprocess.run(migrate, cwd=ROOT, env=env, capture_output=True, text=True)
+    if migrated.returncode != 0:
+        raise SystemExit(f"cannot migrate {database_url}:\n{migrated.stderr[-2000:]}")
+    serve = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port)]
+    return subprocess.Popen([*serve, "--log-level", "warning"], cwd=ROOT, env=env)
 
 
 def _wait_ready(base: str, timeout: float = 60.0) -> None:
