@@ -10,10 +10,12 @@ import regex
 
 # A kaomoji is a short bracketed face with no hiragana/kanji inside, optionally with arms outside.
 # NFKC would break them (´ becomes space + combining accent), so they are copied verbatim.
+# Letters may appear inside ((T_T), (^o^)) but only next to at least one face-only symbol, so that (笑),
+# (A-1) or (株) stay ordinary brackets.
+_FACE_SYMBOL = r"_^;´`・ω∀≧≦▽°＾≡￣◕‿ᴗ゜ДдΦ▼▲□◇〃︿"
 _KAOMOJI = regex.compile(
-    r"[ヽ\\٩٩ᕦ┐＼⊂ｏo]?"
-    r"[(（][^()（）\p{Hiragana}\p{Han}\s]{0,2}"
-    r"[^()（）\p{Hiragana}\p{Han}a-zA-Zａ-ｚＡ-Ｚ0-9０-９\s]{1,10}[)）]"
+    r"[ヽ\\٩ᕦ┐＼⊂ｏo]?"
+    rf"[(（](?=[^()（）]*[{_FACE_SYMBOL}])[^()（）\p{{Hiragana}}\p{{Han}}\s]{{1,12}}[)）]"
     r"[ノﾉ/／┌۶ᕤ⊃ｏo]?"
     r"|orz|OTL|m\(_ _\)m"
 )
@@ -23,6 +25,7 @@ _LONG_VOWEL_RUN = regex.compile(r"([ー〜~])\1+")
 _LAUGH_RUN = regex.compile(r"(?<![A-Za-z.])[wW]{2,}(?![A-Za-z.])")
 _OPENERS = {"「": "」", "『": "』", "(": ")", "（": "）", "【": "】", "《": "》", "〈": "〉"}
 _TERMINATORS = set("。．！？!?…‥")
+_KEEP = {"…", "‥"}  # NFKC would spell them "...", losing the sentence end
 _CLOSERS_AFTER_END = set("」』)）】》〉\"'")
 
 
@@ -60,7 +63,7 @@ _CLUSTERING = regex.compile(
 
 
 def _normalize_grapheme(grapheme: str) -> str:
-    if _EMOJI.search(grapheme):
+    if _EMOJI.search(grapheme) or grapheme in _KEEP:
         return grapheme
     if _CONTROL.fullmatch(grapheme):
         return "\n" if grapheme in "\n\r" else (" " if grapheme == "\t" else "")
@@ -180,14 +183,21 @@ def _boundaries(text: str) -> list[int]:
         ch = text[i]
         if ch == "\n":
             cuts.append(i + 1)
-        elif not inside[i] and ch in _TERMINATORS:
-            i = _end_after(text, i)
+        elif not inside[i] and (ch in _TERMINATORS or _is_full_stop(text, i)):
+            i = _end_after(text, i + 1)
             cuts.append(i)
             continue
         elif not inside[i] and i + 1 in symbol_ends and _ends_clause(text, i + 1):
             cuts.append(i + 1)
         i += 1
     return cuts
+
+
+def _is_full_stop(text: str, i: int) -> bool:
+    """A "." that NFKC made from ．: after Japanese text and not inside a number, URL or version."""
+    if text[i] != "." or i == 0 or text[i - 1].isascii():
+        return False
+    return i + 1 >= len(text) or not text[i + 1].isascii() or text[i + 1].isspace()
 
 
 def _ends_clause(text: str, end: int) -> bool:

@@ -44,8 +44,24 @@ def _is_negator(token: Token) -> bool:
     return token.lemma in NEGATOR_LEMMAS and token.pos in ("助動詞", "形容詞")
 
 
+PREDICATE_POS = ("形容詞", "動詞", "助動詞", "形状詞")
+
+
 def _is_contrast(token: Token) -> bool:
     return token.pos2 == "接続助詞" and token.lemma in CONTRAST_PARTICLES
+
+
+def contrast_cuts(tokens: Sequence[Token]) -> list[int]:
+    """Offsets where a contrast clause ends: 〜けど, 〜が after a predicate (unidic tags 安いが's が as a case
+    particle), and 〜のに (split into の + に)."""
+    cuts = []
+    for i, token in enumerate(tokens):
+        after_predicate = i > 0 and tokens[i - 1].pos in PREDICATE_POS
+        if _is_contrast(token) or (token.surface == "が" and token.pos == "助詞" and after_predicate):
+            cuts.append(token.end)
+        elif token.surface == "の" and after_predicate and i + 1 < len(tokens) and tokens[i + 1].surface == "に":
+            cuts.append(tokens[i + 1].end)
+    return cuts
 
 
 def _negations_after(tokens: Sequence[Token], index: int) -> int:
@@ -58,7 +74,7 @@ def _negations_after(tokens: Sequence[Token], index: int) -> int:
             (token.pos in ("助詞", "助動詞") and not _is_contrast(token))
             or token.lemma in BRIDGE_LEMMAS
             or token.pos2 == "非自立可能"
-            or token.pos == "接尾辞"
+            or token.pos in ("接尾辞", "副詞")  # 不満は特にありません
         ):
             continue
         else:
@@ -162,7 +178,7 @@ def _never_again(sentence: Sentence) -> list[Evidence]:
 
 def _weigh_clauses(evidence: list[Evidence], tokens: Sequence[Token]) -> list[Evidence]:
     """Evidence before each contrast (〜けど, 〜が, 〜のに) counts half: the later clause carries the verdict."""
-    cuts = [t.end for t in tokens if _is_contrast(t)]
+    cuts = contrast_cuts(tokens)
     return [_scaled(e, EARLIER_CLAUSE_FACTOR ** sum(1 for c in cuts if e.end <= c)) for e in evidence]
 
 
