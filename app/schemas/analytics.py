@@ -12,7 +12,10 @@ class SentimentCell(BaseModel):
     negative: int
     mixed: int
     shares: dict[str, float] = Field(description="count / n per sentiment")
+    share_intervals: dict[str, tuple[float, float] | None] = Field(description="Wilson 95 % interval per share")
     net_sentiment: float | None = Field(description="positive share − negative share; null when n = 0")
+    net_sentiment_interval: tuple[float, float] | None = Field(description="95 % interval (trinomial variance)")
+    low_n: bool = Field(description="n < 30: the shares are shown but too uncertain to act on")
 
 
 class StageCell(SentimentCell):
@@ -43,12 +46,15 @@ class NpsPublic(BaseModel):
     passives: int
     detractors: int
     score: float | None = Field(description="% promoters (9–10) − % detractors (0–6); null when n = 0")
+    interval: tuple[float, float] | None = Field(description="95 % interval in NPS points (trinomial variance)")
+    indicative: bool = Field(description="fewer than 400 answers: indicative only; ≥ 2,000 is the low-error regime")
 
 
 class CsatPublic(BaseModel):
     n: int
     satisfied: int
     score: float | None = Field(description="% of answers 4–5")
+    interval: tuple[float, float] | None = Field(description="Wilson 95 % interval, in %")
 
 
 class CesPublic(BaseModel):

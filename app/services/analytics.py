@@ -20,10 +20,12 @@ from app.schemas.analytics import (
     StageTopicCell,
     TopicCell,
 )
+from app.services import stats
 from models.journey import STAGES
 from models.taxonomy import default_taxonomy
 
 SENTIMENTS = ("positive", "neutral", "negative", "mixed")
+NPS_INDICATIVE_BELOW = 400  # below this an NPS is indicative only (its 95 % interval spans ±5–10 points)
 NO_STAGE_LABEL = "未分類"
 
 
@@ -31,7 +33,15 @@ def _sentiment_cell(counts: dict[str, int]) -> dict[str, Any]:
     n = sum(counts.values())
     shares = {s: round(counts.get(s, 0) / n, 4) if n else 0.0 for s in SENTIMENTS}
     net = round(shares["positive"] - shares["negative"], 4) if n else None
-    return {"n": n, **{s: counts.get(s, 0) for s in SENTIMENTS}, "shares": shares, "net_sentiment": net}
+    return {
+        "n": n,
+        **{s: counts.get(s, 0) for s in SENTIMENTS},
+        "shares": shares,
+        "share_intervals": {s: stats.wilson(counts.get(s, 0), n) for s in SENTIMENTS} if n else {},
+        "net_sentiment": net,
+        "net_sentiment_interval": stats.difference_interval(counts.get("positive", 0), counts.get("negative", 0), n),
+        "low_n": n < stats.LOW_N,
+    }
 
 
 def _stage_key(stage: str | None) -> int:
@@ -63,6 +73,10 @@ def journey(*, session: Session, tenant_id: str, f: FeedbackFilter) -> JourneyPu
     return JourneyPublic(n=sum(c.n for c in stages), stages=stages, topics=topics, cells=cells)
 
 
+def _scaled(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    return (round(100 * interval[0], 2), round(100 * interval[1], 2)) if interval else None
+
+
 def _percent(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
 
@@ -70,6 +84,7 @@ def _percent(part: int, whole: int) -> float | None:
 def _score_group(row: dict[str, Any]) -> ScoreGroup:
     nps_n, promoters, detractors = row["nps_n"], row["promoters"] or 0, row["detractors"] or 0
     nps_score = round(100.0 * (promoters - detractors) / nps_n, 2) if nps_n else None
+    csat_satisfied = row["csat_satisfied"] or 0
     ces_mean = round(float(row["ces_mean"]), 3) if row["ces_mean"] is not None else None
     return ScoreGroup(
         group=row.get("group"),
@@ -80,11 +95,14 @@ def _score_group(row: dict[str, Any]) -> ScoreGroup:
             passives=nps_n - promoters - detractors,
             detractors=detractors,
             score=nps_score,
+            interval=_scaled(stats.difference_interval(promoters, detractors, nps_n)),
+            indicative=nps_n < NPS_INDICATIVE_BELOW,
         ),
         csat=CsatPublic(
             n=row["csat_n"],
-            satisfied=row["csat_satisfied"] or 0,
-            score=_percent(row["csat_satisfied"] or 0, row["csat_n"]),
+            satisfied=csat_satisfied,
+            score=_percent(csat_satisfied, row["csat_n"]),
+            interval=_scaled(stats.wilson(csat_satisfied, row["csat_n"])),
         ),
         ces=CesPublic(n=row["ces_n"], mean=ces_mean),
     )

@@ -24,7 +24,8 @@ def test_journey_counts_in_stage_order(client: TestClient) -> None:
     assert [s["stage"] for s in body["stages"]] == ["purchase", "usage", "retention"]
     purchase = body["stages"][0]
     assert (purchase["label"], purchase["n"], purchase["negative"]) == ("購入", 2, 2)
-    assert purchase["net_sentiment"] == -1.0
+    assert purchase["net_sentiment"] == -1.0 and purchase["low_n"] is True
+    assert purchase["share_intervals"]["negative"][1] == 1.0 and purchase["share_intervals"]["negative"][0] < 0.5
     usage = body["stages"][1]
     assert usage["positive"] == 3 and usage["net_sentiment"] == 1.0
     cell = next(c for c in body["cells"] if (c["stage"], c["topic"]) == ("purchase", "delivery"))
@@ -47,12 +48,23 @@ def test_scores_match_definitions(client: TestClient) -> None:
     nps = body["overall"]["nps"]
     # 5 answers: promoters 9, 10; passive 8; detractors 2, 6 → (2 − 2) / 5 = 0
     assert (nps["n"], nps["promoters"], nps["passives"], nps["detractors"], nps["score"]) == (5, 2, 1, 2, 0.0)
-    assert body["overall"]["csat"] == {"n": 4, "satisfied": 2, "score": 50.0}
+    csat = body["overall"]["csat"]
+    assert (csat["n"], csat["satisfied"], csat["score"]) == (4, 2, 50.0)
+    assert csat["interval"][0] < 50.0 < csat["interval"][1]
+    assert nps["indicative"] is True and nps["interval"][0] < 0.0 < nps["interval"][1]
     assert body["overall"]["ces"] == {"n": 2, "mean": 4.0}
     usage = next(g for g in body["by_stage"] if g["group"] == "usage")
     assert usage["nps"]["score"] == round(100 * 2 / 3, 2)
     retention = next(g for g in body["by_stage"] if g["group"] == "retention")
-    assert retention["nps"] == {"n": 0, "promoters": 0, "passives": 0, "detractors": 0, "score": None}
+    assert retention["nps"] == {
+        "n": 0,
+        "promoters": 0,
+        "passives": 0,
+        "detractors": 0,
+        "score": None,
+        "interval": None,
+        "indicative": True,
+    }
     assert {g["group"] for g in body["by_channel"]} == {"review", "chat", "survey"}
 
 

@@ -1,0 +1,106 @@
+"""koe's trained classifier: the e5-small encoder with LoRA adapters and one small head per task.
+
+Saved as a directory: `adapter/` (peft save_pretrained), `heads.safetensors`, and `koe_model.json`
+(labels, calibration temperatures, topic thresholds, hashes, metrics). The base encoder is not saved here:
+it is rebuilt offline by `python -m pipelines.base_model` (or loaded from a hub id / local directory).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from models.journey import STAGES
+
+SENTIMENT_DOC = ["positive", "neutral", "negative", "mixed"]
+SENTIMENT_SENTENCE = ["positive", "neutral", "negative"]
+EMOTIONS = ["joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation"]
+PASSAGE = "passage: "  # e5 convention: texts to classify are passages
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild and interpret a trained model."""
+
+    name: str
+    version: str
+    base_model: str
+    topics: list[str]
+    doc_sentiment: list[str] = field(default_factory=lambda: list(SENTIMENT_DOC))
+    sentence_sentiment: list[str] = field(default_factory=lambda: list(SENTIMENT_SENTENCE))
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    emotions: list[str] = field(default_factory=lambda: list(EMOTIONS))
+    max_length: int = 256
+    lora_rank: int = 8
+    temperatures: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)  # topic and emotion decision thresholds
+    provenance: dict[str, Any] = field(default_factory=dict)  # data hash, base hash, date, metrics
+
+    def head_sizes(self) -> dict[str, int]:
+        return {
+            "doc_sentiment": len(self.doc_sentiment),
+            "sentence_sentiment": len(self.sentence_sentiment),
+            "topics": len(self.topics),
+            "stage": len(self.stages),
+            "emotions": len(self.emotions),
+        }
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """e5 pooling: the average of the token vectors the attention mask keeps."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+class MultiTaskModel(nn.Module):
+    """Encoder → mean pooling → one linear head per task (all heads run; callers pick what they need)."""
+
+    def __init__(self, encoder: nn.Module, spec: ModelSpec) -> None:
+        super().__init__()
+        self.encoder, self.spec = encoder, spec
+        hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009  (nn.Module has no typed config)
+        self.dropout = nn.Dropout(0.1)
+        self.heads = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in spec.head_sizes().items()})
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = self.dropout(mean_pool(hidden, attention_mask))
+        return {task: head(pooled) for task, head in self.heads.items()}
+
+
+def with_lora(encoder: nn.Module, rank: int) -> nn.Module:
+    """Trainable low-rank adapters on attention and feed-forward projections; the base stays frozen."""
+    config = LoraConfig(
+        r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"], bias="none"
+    )
+    return get_peft_model(encoder, config)
+
+
+def save(model: MultiTaskModel, spec: ModelSpec, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    encoder = model.encoder
+    if isinstance(encoder, PeftModel):
+        encoder.save_pretrained(str(directory / "adapter"))
+    save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, directory / "heads.safetensors")
+    (directory / "koe_model.json").write_text(json.dumps(asdict(spec), indent=2, ensure_ascii=False) + "\n")
+
+
+def load_spec(directory: Path) -> ModelSpec:
+    return ModelSpec(**json.loads((directory / "koe_model.json").read_text(encoding="utf-8")))
+
+
+def load(directory: Path, encoder: nn.Module) -> MultiTaskModel:
+    """Attach the saved adapters and heads to a freshly loaded base encoder, merged for fast inference."""
+    spec = load_spec(directory)
+    if (directory / "adapter").exists():
+        encoder = PeftModel.from_pretrained(encoder, directory / "adapter").merge_and_unload()
+    model = MultiTaskModel(encoder, spec)
+    model.heads.load_state_dict(load_file(directory / "heads.safetensors"))
+    return model.eval()

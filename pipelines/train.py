@@ -1,0 +1,238 @@
+"""Train koe-accurate: LoRA on the e5-small encoder + multi-task heads, on the corpus train split only.
+
+    python -m pipelines.train [--base DIR_OR_HUB_ID] [--epochs 2] [--max-minutes 55] [--out DIR]
+
+Deterministic (seeded, single-threaded data order). Calibration (temperatures) and topic/emotion thresholds
+are fitted on the dev split; the test split is only scored, once, at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.encoder import load_encoder
+from models.multitask import PASSAGE, ModelSpec, MultiTaskModel, save, with_lora
+from models.taxonomy import default_taxonomy
+from pipelines import corpus
+from pipelines.calibrate import fit_temperature, fit_thresholds
+from pipelines.common import ROOT
+
+DEFAULT_BASE = ROOT / "data" / "base-model" / "multilingual-e5-small"
+DEFAULT_OUT = ROOT / "models" / "artifacts" / "koe-accurate"
+SEED = 20261125
+
+
+@dataclass
+class Example:
+    text: str
+    kind: str  # "doc" or "sentence"
+    targets: dict[str, Any]
+
+
+def examples(rows: Sequence[dict[str, Any]], spec: ModelSpec) -> tuple[list[Example], list[Example]]:
+    """Documents with their document labels, and every sentence with its own sentiment."""
+    docs, sentences = [], []
+    for row in rows:
+        docs.append(
+            Example(
+                row["text"],
+                "doc",
+                {
+                    "doc_sentiment": spec.doc_sentiment.index(row["sentiment"]),
+                    "topics": [float(t in row["topics"]) for t in spec.topics],
+                    "stage": spec.stages.index(row["stage"]),
+                    "emotions": [float(e in row["emotions"]) for e in spec.emotions],
+                },
+            )
+        )
+        for text, label in row["sentences"]:
+            if text.strip():
+                sentences.append(
+                    Example(text.strip(), "sentence", {"sentence_sentiment": spec.sentence_sentiment.index(label)})
+                )
+    return docs, sentences
+
+
+def batches(items: Sequence[Example], size: int, rng: random.Random) -> Iterator[list[Example]]:
+    """Batches of one kind (documents or sentences), length-sorted within pools of 50 batches so padding is
+    small, then shuffled together so every stretch of training sees both kinds."""
+    out: list[list[Example]] = []
+    for kind in ("doc", "sentence"):
+        order = [e for e in items if e.kind == kind]
+        rng.shuffle(order)
+        for start in range(0, len(order), size * 50):
+            chunk = sorted(order[start : start + size * 50], key=lambda e: len(e.text))
+            out.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+    rng.shuffle(out)
+    yield from out
+
+
+def encode(tokenizer: Any, batch: Sequence[Example], max_length: int) -> dict[str, torch.Tensor]:
+    return tokenizer(
+        [PASSAGE + e.text for e in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+
+
+def loss_of(outputs: dict[str, torch.Tensor], batch: Sequence[Example]) -> torch.Tensor:
+    ce, bce = nn.functional.cross_entropy, nn.functional.binary_cross_entropy_with_logits
+    if batch[0].kind == "sentence":
+        return ce(outputs["sentence_sentiment"], torch.tensor([e.targets["sentence_sentiment"] for e in batch]))
+    target = lambda key, dtype: torch.tensor([e.targets[key] for e in batch], dtype=dtype)  # noqa: E731
+    return (
+        ce(outputs["doc_sentiment"], target("doc_sentiment", torch.long))
+        + bce(outputs["topics"], target("topics", torch.float))
+        + ce(outputs["stage"], target("stage", torch.long))
+        + 0.5 * bce(outputs["emotions"], target("emotions", torch.float))
+    )
+
+
+def train(
+    model: MultiTaskModel,
+    tokenizer: Any,
+    train_set: list[Example],
+    *,
+    epochs: int,
+    batch_size: int,
+    max_minutes: float,
+    seed: int,
+) -> dict[str, float]:
+    rng = random.Random(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=4e-4, weight_decay=0.01)
+    steps = epochs * math.ceil(len(train_set) / batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=4e-4, total_steps=steps, pct_start=0.06)
+    started, step, running = time.monotonic(), 0, 0.0
+    model.train()
+    for epoch in range(epochs):
+        for batch in batches(train_set, batch_size, rng):
+            loss = loss_of(model(**encode(tokenizer, batch, model.spec.max_length)), batch)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+            if step % 50 == 0:
+                elapsed = time.monotonic() - started
+                print(
+                    f"epoch {epoch + 1} step {step}/{steps} loss {running:.3f} "
+                    f"{elapsed / 60:.1f} min, eta {elapsed / step * (steps - step) / 60:.1f} min",
+                    flush=True,
+                )
+            if time.monotonic() - started > max_minutes * 60:
+                print(f"stopping at the {max_minutes}-minute budget after {step} of {steps} steps", flush=True)
+                return {"steps": step, "planned_steps": steps, "minutes": (time.monotonic() - started) / 60}
+    return {"steps": step, "planned_steps": steps, "minutes": (time.monotonic() - started) / 60}
+
+
+@torch.inference_mode()
+def logits_of(
+    model: MultiTaskModel, tokenizer: Any, items: Sequence[Example], batch_size: int = 64
+) -> dict[str, torch.Tensor]:
+    model.eval()
+    order = sorted(range(len(items)), key=lambda i: len(items[i].text))
+    collected: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(order), batch_size):
+        batch = [items[i] for i in order[start : start + batch_size]]
+        for task, value in model(**encode(tokenizer, batch, model.spec.max_length)).items():
+            collected.setdefault(task, []).append(value)
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    return {task: torch.cat(values)[inverse] for task, values in collected.items()}
+
+
+def data_hash(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def calibrate(
+    spec: ModelSpec,
+    doc_logits: dict[str, torch.Tensor],
+    sent_logits: dict[str, torch.Tensor],
+    docs: Sequence[Example],
+    sentences: Sequence[Example],
+) -> None:
+    """Temperatures and thresholds from the dev split (never from test)."""
+    labels = lambda items, key: torch.tensor([e.targets[key] for e in items])  # noqa: E731
+    spec.temperatures = {
+        "doc_sentiment": fit_temperature(doc_logits["doc_sentiment"], labels(docs, "doc_sentiment")),
+        "stage": fit_temperature(doc_logits["stage"], labels(docs, "stage")),
+        "sentence_sentiment": fit_temperature(
+            sent_logits["sentence_sentiment"], labels(sentences, "sentence_sentiment")
+        ),
+    }
+    spec.thresholds = {
+        **fit_thresholds(doc_logits["topics"], labels(docs, "topics"), [f"topic:{t}" for t in spec.topics]),
+        **fit_thresholds(doc_logits["emotions"], labels(docs, "emotions"), [f"emotion:{e}" for e in spec.emotions]),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", default=str(DEFAULT_BASE), help="local directory or hub id of the encoder")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-minutes", type=float, default=55.0)
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N documents (smoke runs)")
+    args = parser.parse_args(argv)
+    torch.manual_seed(SEED)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    items, errors = corpus.load()
+    if errors:
+        raise SystemExit(f"the corpus has {len(errors)} invalid items: run python -m pipelines.corpus")
+    rows = [{**i.model_dump(by_alias=True), "text": i.text, "split": corpus.split_of(i.batch)} for i in items]
+    split = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "test")}
+    spec = ModelSpec(
+        name="koe-accurate",
+        version=f"1.0.0+{date.today():%Y%m%d}",
+        base_model=str(args.base),
+        topics=[t.id for t in default_taxonomy().topics],
+    )
+    encoder, tokenizer = load_encoder(args.base)
+    model = MultiTaskModel(with_lora(encoder, spec.lora_rank), spec)
+    train_docs, train_sents = examples(split["train"][: args.limit], spec)
+    report = train(
+        model,
+        tokenizer,
+        train_docs + train_sents,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_minutes=args.max_minutes,
+        seed=SEED,
+    )
+
+    dev_docs, dev_sents = examples(split["dev"], spec)
+    calibrate(spec, logits_of(model, tokenizer, dev_docs), logits_of(model, tokenizer, dev_sents), dev_docs, dev_sents)
+    spec.provenance = {
+        "date": f"{date.today()}",
+        "seed": SEED,
+        "training": report,
+        "corpus_sha256": data_hash(list(corpus.CORPUS_DIR.glob("*.jsonl"))),
+        "splits": {s: len(r) for s, r in split.items()},
+        "train_examples": len(train_docs) + len(train_sents),
+    }
+    save(model, spec, args.out)
+    print(json.dumps({"saved": str(args.out), **spec.provenance}, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
