@@ -13,6 +13,7 @@ from app.api import errors
 from app.api.limits import BodySizeLimit
 from app.api.routes import analytics, analyze, feedback, taxonomy
 from app.api.routes import health as health_routes
+from app.api.routes import models as models_routes
 from app.core.config import Settings, get_settings
 from app.db.session import engine_for, session_factory
 from app.services import health
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine_for(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
     errors.install(app)
-    for module in (analyze, feedback, analytics, taxonomy, health_routes):
+    for module in (analyze, feedback, analytics, taxonomy, models_routes, health_routes):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 

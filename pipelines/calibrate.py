@@ -42,16 +42,3 @@ def _f1(predicted: torch.Tensor, gold: torch.Tensor) -> float:
     fp = float((predicted & ~gold).sum())
     fn = float((~predicted & gold).sum())
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
-    """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins."""
-    total, error = len(confidence), 0.0
-    for b in range(bins):
-        lo, hi = b / bins, (b + 1) / bins
-        members = [i for i, c in enumerate(confidence) if lo < c <= hi or (b == 0 and c == 0)]
-        if members:
-            accuracy = sum(correct[i] for i in members) / len(members)
-            mean_confidence = sum(confidence[i] for i in members) / len(members)
-            error += len(members) / total * abs(accuracy - mean_confidence)
-    return error

@@ -1,129 +1,217 @@
-"""Evaluate koe's sentiment on real labelled Japanese text it never saw (../shared/eval), print a table.
+"""Evaluate koe's analyzers on data they never saw, print one table, save it as Markdown.
 
-python -m pipelines.evaluate [--analyzer rules] [--limit N] [--json docs/evaluation-rules.json]
+    python -m pipelines.evaluate [--analyzer rules accurate] [--limit N] [--markdown docs/evaluation-models.md]
+
+Data: the real labelled reviews and sentences in ../shared/eval (read at run time, never trained or tuned
+on) and the corpus *test* split (batches the models never saw; dev was used for calibration only).
+Each analyzer runs in its own process so that its peak RSS is its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import multiprocessing
+import resource
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from models.pipeline import AnalysisInput
-from models.registry import build_pipeline, names
+from models.pipeline import AnalysisInput, DocumentAnalysis
+from models.registry import ModelOptions, available, build_pipeline, names
+from pipelines import corpus
 from pipelines.common import EVAL_DIR, read_jsonl, table
-from pipelines.metrics import accuracy, f1_per_class, macro_f1
+from pipelines.metrics import accuracy, expected_calibration_error, f1_per_class, macro_f1, micro_f1_sets
 
-BATCH = 256
+BATCH = 64
 
 
 @dataclass
-class Result:
+class Row:
+    analyzer: str
     dataset: str
     task: str
     n: int
-    accuracy: float
-    macro_f1: float
-    per_class_f1: dict[str, float]
-    abstained: float  # share answered neutral/mixed where the task has no such class
-    docs_per_s: float
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    per_class_f1: dict[str, float] = field(default_factory=dict)
+    ece: float | None = None
+    abstained: float | None = None
+    per_second: float | None = None
+    peak_rss_mib: float | None = None
 
 
-def predict(analyzer: str, texts: Sequence[str]) -> tuple[list[str], float]:
-    pipeline = build_pipeline(analyzer)
-    labels: list[str] = []
-    started = time.perf_counter()
+def analyze(pipeline: Any, texts: Sequence[str]) -> tuple[list[DocumentAnalysis], float]:
+    started, results = time.perf_counter(), []
     for i in range(0, len(texts), BATCH):
-        results = pipeline.analyze([AnalysisInput(t) for t in texts[i : i + BATCH]])
-        labels.extend(r.sentiment["label"] for r in results)
-    return labels, len(texts) / (time.perf_counter() - started)
+        results.extend(pipeline.analyze([AnalysisInput(t) for t in texts[i : i + BATCH]]))
+    return results, len(texts) / (time.perf_counter() - started)
 
 
-def binary(dataset: str, gold: list[str], predicted: list[str], speed: float) -> Result:
-    """Positive vs negative: neutral or mixed answers count as wrong, and their share is reported."""
+def confidence_ece(results: Sequence[DocumentAnalysis], gold: Sequence[str], labels: Sequence[str]) -> float:
+    predicted = [r.sentiment["label"] for r in results]
+    confidence = [r.sentiment["scores"][p] for r, p in zip(results, predicted, strict=True)]
+    return expected_calibration_error(confidence, [p == g for p, g in zip(predicted, gold, strict=True)])
+
+
+def polar_rows(name: str, dataset: str, gold: list[str], results: list[DocumentAnalysis], speed: float) -> Row:
+    """Positive vs negative; a neutral or mixed answer counts as wrong and is reported as abstained."""
     labels = ["positive", "negative"]
-    abstained = sum(p not in labels for p in predicted) / len(predicted)
-    return Result(
+    predicted = [r.sentiment["label"] for r in results]
+    return Row(
+        name,
         dataset,
         "binary pos/neg",
         len(gold),
         accuracy(gold, predicted),
         macro_f1(gold, predicted, labels),
         f1_per_class(gold, predicted, labels),
-        abstained,
-        speed,
+        abstained=sum(p not in labels for p in predicted) / len(predicted),
+        per_second=speed,
     )
 
 
-def three_class(dataset: str, gold: list[str], predicted: list[str], speed: float) -> Result:
-    labels = ["positive", "neutral", "negative"]
-    folded = ["neutral" if p == "mixed" else p for p in predicted]  # the data set has no mixed class
-    return Result(
-        dataset,
-        "3-class",
-        len(gold),
-        accuracy(gold, folded),
-        macro_f1(gold, folded, labels),
-        f1_per_class(gold, folded, labels),
-        0.0,
-        speed,
-    )
-
-
-def evaluate(analyzer: str, eval_dir: Path, limit: int | None) -> list[Result]:
+def real_data_rows(name: str, pipeline: Any, eval_dir: Path, limit: int | None) -> list[Row]:
     amazon = list(read_jsonl(eval_dir / "amazon-jp-reviews.jsonl", limit))
     chabsa = list(read_jsonl(eval_dir / "chabsa-sentences.jsonl", limit))
-    amazon_pred, amazon_speed = predict(analyzer, [r["text"] for r in amazon])
-    chabsa_pred, chabsa_speed = predict(analyzer, [r["text"] for r in chabsa])
-    chabsa_gold = [r["sentiment"] for r in chabsa]
-    polar = [i for i, g in enumerate(chabsa_gold) if g != "neutral"]
+    amazon_results, amazon_speed = analyze(pipeline, [r["text"] for r in amazon])
+    chabsa_results, chabsa_speed = analyze(pipeline, [r["text"] for r in chabsa])
+    gold = [r["sentiment"] for r in chabsa]
+    folded = ["neutral" if r.sentiment["label"] == "mixed" else r.sentiment["label"] for r in chabsa_results]
+    three = ["positive", "neutral", "negative"]
+    polar = [i for i, g in enumerate(gold) if g != "neutral"]
     return [
-        binary("amazon-jp-reviews", [r["sentiment"] for r in amazon], amazon_pred, amazon_speed),
-        three_class("chabsa-sentences", chabsa_gold, chabsa_pred, chabsa_speed),
-        binary(
-            "chabsa-sentences (pos/neg only)",
-            [chabsa_gold[i] for i in polar],
-            [chabsa_pred[i] for i in polar],
-            chabsa_speed,
+        polar_rows(name, "amazon-jp-reviews", [r["sentiment"] for r in amazon], amazon_results, amazon_speed),
+        Row(
+            name,
+            "chabsa-sentences",
+            "3-class",
+            len(gold),
+            accuracy(gold, folded),
+            macro_f1(gold, folded, three),
+            f1_per_class(gold, folded, three),
+            per_second=chabsa_speed,
+        ),
+        polar_rows(
+            name, "chabsa (pos/neg rows)", [gold[i] for i in polar], [chabsa_results[i] for i in polar], chabsa_speed
         ),
     ]
 
 
-def render(analyzer: str, results: list[Result]) -> str:
-    rows = [
-        [
-            r.dataset,
-            r.task,
-            r.n,
-            r.accuracy,
-            r.macro_f1,
-            " ".join(f"{k[:3]}={v:.3f}" for k, v in r.per_class_f1.items()),
-            r.abstained,
-            r.docs_per_s,
-        ]
-        for r in results
+def corpus_rows(name: str, pipeline: Any, limit: int | None) -> list[Row]:
+    test = [i for i in corpus.load()[0] if corpus.split_of(i.batch) == "test"][:limit]
+    results, speed = analyze(pipeline, [i.text for i in test])
+    doc_labels = ["positive", "neutral", "negative", "mixed"]
+    gold, predicted = [i.sentiment for i in test], [r.sentiment["label"] for r in results]
+    sentences = [(text, label) for i in test for text, label in i.sentences if text.strip()]
+    sentence_results, sentence_speed = analyze(pipeline, [t for t, _ in sentences])
+    sentence_gold = [label for _, label in sentences]
+    sentence_pred = [r.sentences[0]["sentiment"]["label"] if r.sentences else "neutral" for r in sentence_results]
+    topic_pred = [{t["id"] for t in r.topics} - {"other"} for r in results]
+    stage_pred = [r.stage["predicted"] for r in results]
+    three = ["positive", "neutral", "negative"]
+    return [
+        Row(
+            name,
+            "corpus test",
+            "document sentiment (4)",
+            len(test),
+            accuracy(gold, predicted),
+            macro_f1(gold, predicted, doc_labels),
+            f1_per_class(gold, predicted, doc_labels),
+            ece=confidence_ece(results, gold, doc_labels),
+            per_second=speed,
+        ),
+        Row(
+            name,
+            "corpus test",
+            "sentence sentiment (3)",
+            len(sentences),
+            accuracy(sentence_gold, sentence_pred),
+            macro_f1(sentence_gold, sentence_pred, three),
+            f1_per_class(sentence_gold, sentence_pred, three),
+            per_second=sentence_speed,
+        ),
+        Row(
+            name,
+            "corpus test",
+            "topics (micro-F1)",
+            len(test),
+            macro_f1=micro_f1_sets([set(i.topics) for i in test], topic_pred),
+        ),
+        Row(name, "corpus test", "journey stage", len(test), accuracy([i.stage for i in test], stage_pred)),
     ]
-    headers = ["data set", "task", "n docs", "accuracy", "macro-F1", "F1 per class", "abstained", "docs/s"]
-    return f"analyzer: {analyzer} (sentiment, document level)\n\n" + table(headers, rows)
+
+
+def evaluate_one(name: str, eval_dir: Path, limit: int | None, base_model: str) -> list[dict[str, Any]]:
+    """Runs in a child process: load, evaluate, and report this process's peak RSS."""
+    started = time.perf_counter()
+    pipeline = build_pipeline(name, options=ModelOptions(base_model=base_model))
+    load_seconds = time.perf_counter() - started
+    rows = real_data_rows(name, pipeline, eval_dir, limit) + corpus_rows(name, pipeline, limit)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for row in rows:
+        row.peak_rss_mib = round(peak)
+    print(f"{name}: loaded in {load_seconds:.2f} s, peak RSS {peak:.0f} MiB", flush=True)
+    return [asdict(r) for r in rows]
+
+
+def render(rows: Sequence[dict[str, Any]]) -> str:
+    def fmt(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    headers = [
+        "analyzer",
+        "data set",
+        "task",
+        "n",
+        "accuracy",
+        "macro-F1",
+        "F1 per class",
+        "ECE",
+        "abstained",
+        "items/s",
+        "peak RSS MiB",
+    ]
+    body = [
+        [
+            r["analyzer"],
+            r["dataset"],
+            r["task"],
+            r["n"],
+            fmt(r["accuracy"]),
+            fmt(r["macro_f1"]),
+            " ".join(f"{k[:3]} {v:.2f}" for k, v in r["per_class_f1"].items()),
+            fmt(r["ece"]),
+            fmt(r["abstained"]),
+            "–" if r["per_second"] is None else f"{r['per_second']:,.0f}",
+            r["peak_rss_mib"],
+        ]
+        for r in rows
+    ]
+    return table(headers, body)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--analyzer", default="rules", choices=names())
+    parser.add_argument("--analyzer", nargs="+", choices=names(), default=None, help="default: all available")
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR, help="folder with the labelled JSONL files")
     parser.add_argument("--limit", type=int, default=None, help="rows per data set (default: all)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    parser.add_argument("--base-model", default=ModelOptions().base_model)
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     if not args.eval_dir.is_dir():
         parser.error(f"{args.eval_dir} not found: the evaluation data lives in ../shared/eval beside the project")
-    results = evaluate(args.analyzer, args.eval_dir, args.limit)
-    print(render(args.analyzer, results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2, ensure_ascii=False) + "\n")
+    rows: list[dict[str, Any]] = []
+    context = multiprocessing.get_context("spawn")
+    for name in args.analyzer or available():
+        with context.Pool(1) as pool:
+            rows += pool.apply(evaluate_one, (name, args.eval_dir, args.limit, args.base_model))
+    output = render(rows)
+    print(output)
+    if args.markdown:
+        args.markdown.write_text(f"# Evaluation\n\n`python -m pipelines.evaluate`\n\n{output}\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

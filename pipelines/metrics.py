@@ -24,3 +24,24 @@ def f1_per_class(gold: Sequence[str], predicted: Sequence[str], labels: Sequence
 def macro_f1(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> float:
     per_class = f1_per_class(gold, predicted, labels)
     return sum(per_class.values()) / len(per_class)
+
+
+def micro_f1_sets(gold: Sequence[set[str]], predicted: Sequence[set[str]]) -> float:
+    """Micro-F1 over multi-label sets: every (item, label) decision counts once."""
+    tp = sum(len(g & p) for g, p in zip(gold, predicted, strict=True))
+    fp = sum(len(p - g) for g, p in zip(gold, predicted, strict=True))
+    fn = sum(len(g - p) for g, p in zip(gold, predicted, strict=True))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
+    """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins."""
+    total, error = len(confidence), 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        members = [i for i, c in enumerate(confidence) if lo < c <= hi or (b == 0 and c == 0)]
+        if members:
+            accuracy = sum(correct[i] for i in members) / len(members)
+            mean_confidence = sum(confidence[i] for i in members) / len(members)
+            error += len(members) / total * abs(accuracy - mean_confidence)
+    return error

@@ -19,3 +19,11 @@ def test_openapi_has_japanese_examples(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/v1/feedback" in schema["paths"]
     assert "届きません" in str(schema["components"]["schemas"]["FeedbackBatchCreate"])
+
+
+def test_models_lists_rules_as_active(client: TestClient) -> None:
+    body = client.get("/v1/models").json()
+    rules = next(m for m in body["data"] if m["name"] == "rules")
+    assert rules["active"] and rules["available"]
+    assert set(rules["model_versions"]) == {"sentiment", "topics", "stage"}
+    assert {m["name"] for m in body["data"]} >= {"rules", "accurate"}

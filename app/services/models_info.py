@@ -1,0 +1,31 @@
+"""Which analysis pipelines exist here, their versions and measured quality, and which one is serving."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from models.pipeline import AnalysisPipeline
+from models.registry import ARTIFACTS, available, names
+
+
+def _card(name: str) -> dict[str, Any]:
+    path = ARTIFACTS / f"koe-{name}" / "koe_model.json"
+    if not path.exists():
+        return {}
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    return {"version": spec["version"], "base_model": spec["base_model"], "provenance": spec.get("provenance", {})}
+
+
+def list_models(*, active_name: str, active: AnalysisPipeline) -> list[dict[str, Any]]:
+    ready = set(available())
+    return [
+        {
+            "name": name,
+            "available": name in ready,
+            "active": name == active_name,
+            "model_versions": active.model_versions if name == active_name else {},
+            **_card(name),
+        }
+        for name in names()
+    ]

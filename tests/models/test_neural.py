@@ -1,0 +1,90 @@
+"""The trained-model analyzers' plumbing, on a tiny randomly initialised model built here (fast, no training):
+windows for long texts, offsets, probabilities, thresholds, versions. Quality is tested on the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+from models import multitask
+from models.analyzers import neural
+from models.journey import STAGES
+from models.pipeline import AnalysisInput, AnalysisPipeline
+from models.registry import DEFAULT_BASE_MODEL
+from models.taxonomy import default_taxonomy
+
+CHAT = "客: 注文した商品が届きません。\n担当: 申し訳ございません。確認いたします。\n客: 早めにお願いします(T_T)\n"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 2-layer, 32-wide encoder with the real tokenizer, plus LoRA adapters and heads saved like a trained model."""
+    root = tmp_path_factory.mktemp("tiny")
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_BASE_MODEL)
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=514,
+        pad_token_id=1,
+    )
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    spec = multitask.ModelSpec(
+        name="koe-tiny",
+        version="0.0.1",
+        base_model=str(root / "base"),
+        max_length=32,
+        topics=[t.id for t in default_taxonomy().topics],
+        thresholds={"topic:delivery": 0.0},
+        temperatures={"doc_sentiment": 2.0},
+    )
+    encoder = XLMRobertaModel.from_pretrained(root / "base", add_pooling_layer=False)
+    multitask.save(multitask.MultiTaskModel(multitask.with_lora(encoder, 4), spec), spec, root / "model")
+    return root / "model", root / "base"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny: tuple[Path, Path]) -> AnalysisPipeline:
+    return AnalysisPipeline(**neural.analyzers(tiny[0], str(tiny[1]), quantize=True))
+
+
+def test_every_part_is_well_formed(pipeline: AnalysisPipeline) -> None:
+    result = pipeline.analyze([AnalysisInput(CHAT)])[0]
+    assert set(result.sentiment["scores"]) == {"positive", "neutral", "negative", "mixed"}
+    assert sum(result.sentiment["scores"].values()) == pytest.approx(1, abs=1e-3)
+    assert result.stage["predicted"] in STAGES and sum(result.stage["scores"].values()) == pytest.approx(1, abs=1e-3)
+    assert "delivery" in [t["id"] for t in result.topics]  # threshold 0.0 in the spec: always on
+    for sentence in result.sentences:
+        assert CHAT[sentence["offset"] : sentence["offset"] + sentence["length"]] == sentence["text"]
+        assert sum(sentence["sentiment"]["scores"].values()) == pytest.approx(1, abs=1e-3)
+    assert result.model_versions["sentiment"] == "koe-tiny-sentiment@0.0.1+int8"
+
+
+def test_long_text_is_read_in_windows_not_cut(tiny: tuple[Path, Path]) -> None:
+    model = neural.NeuralModel(tiny[0], str(tiny[1]), quantize=False)
+    sentences = ["配送が遅くて本当に困りました。"] * 40
+    windows = model._windows(sentences)
+    assert len(windows) > 1 and "".join(windows) == "".join(sentences)
+
+
+def test_batch_results_follow_input_order(pipeline: AnalysisPipeline) -> None:
+    texts = ["最高でした！", CHAT * 3, "普通。", "二度と買いません。" * 20]
+    together = pipeline.analyze([AnalysisInput(t) for t in texts])
+    alone = [pipeline.analyze([AnalysisInput(t)])[0] for t in texts]
+    for a, b in zip(together, alone, strict=True):
+        # int8 dynamic quantization scales activations per batch tensor: neighbours move scores by < 0.01
+        assert a.sentiment["scores"] == pytest.approx(b.sentiment["scores"], abs=1e-2)
+        assert len(a.sentences) == len(b.sentences)
+
+
+def test_temperature_softens_probabilities(tiny: tuple[Path, Path]) -> None:
+    model = neural.NeuralModel(tiny[0], str(tiny[1]), quantize=False)
+    logits = torch.tensor([2.0, 0.0, -1.0, 0.5])
+    assert model.softmax("doc_sentiment", logits).max() < torch.softmax(logits, -1).max()
