@@ -17,8 +17,9 @@ from app.api.routes import models as models_routes
 from app.core.config import Settings, get_settings
 from app.db.session import engine_for, session_factory
 from app.services import health
-from models.registry import ModelOptions, build_pipeline
+from models.registry import ModelOptions, build_pipeline, resolve
 
+log = logging.getLogger("koe")
 DESCRIPTION = """日本語の顧客の声（レビュー・チャット・アンケート）を取り込み、
 感情・トピック・カスタマージャーニー段階を分析して保存し、アナリスト向けに集計します。
 Errors are RFC 9457 `application/problem+json`."""
@@ -33,9 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.require_migrated(app.state.engine)
         # Loaded once per process: lexicons, fugashi dictionary, (later) model weights.
         options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize)
+        app.state.analyzer_name = resolve(settings.analyzer, options)
         app.state.pipeline = build_pipeline(
-            settings.analyzer, touchpoint_stages=settings.touchpoint_stages, options=options
+            app.state.analyzer_name, touchpoint_stages=settings.touchpoint_stages, options=options
         )
+        log.info("analysis pipeline %s: %s", app.state.analyzer_name, app.state.pipeline.model_versions)
         yield
 
     app = FastAPI(title="koe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

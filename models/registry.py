@@ -56,9 +56,19 @@ def available() -> list[str]:
     return ["rules", *(n for n in names() if n != "rules" and (ARTIFACTS / f"koe-{n}" / "koe_model.json").exists())]
 
 
+def resolve(name: str, options: ModelOptions | None = None) -> str:
+    """`auto` is the trained model when its adapters and its base encoder are here, else the rules."""
+    if name != "auto":
+        return name
+    base = (options or ModelOptions()).base_model
+    base_ready = not Path(base).is_absolute() or (Path(base) / "config.json").exists()  # a hub id, or a dir
+    return "accurate" if "accurate" in available() and base_ready else "rules"
+
+
 def build_pipeline(
     name: str = "rules", *, touchpoint_stages: dict[str, str] | None = None, options: ModelOptions | None = None
 ) -> AnalysisPipeline:
+    name = resolve(name, options)
     if name not in PIPELINES:
         raise KeyError(f"unknown analyzer {name!r}; available: {', '.join(names())}")
     return AnalysisPipeline(**PIPELINES[name](options or ModelOptions()), touchpoint_stages=touchpoint_stages)

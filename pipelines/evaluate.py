@@ -35,7 +35,7 @@ class Row:
     n: int
     accuracy: float | None = None
     macro_f1: float | None = None
-    per_class_f1: dict[str, float] = field(default_factory=dict)
+    per_class_f1: dict[Any, float] = field(default_factory=dict)
     ece: float | None = None
     abstained: float | None = None
     per_second: float | None = None

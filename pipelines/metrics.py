@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+
+Labels = Sequence[Hashable]
 
 
-def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
+def accuracy(gold: Labels, predicted: Labels) -> float:
     return sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold) if gold else 0.0
 
 
-def f1_per_class(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+def f1_per_class(gold: Labels, predicted: Labels, labels: Labels) -> dict[Hashable, float]:
     scores = {}
     for label in labels:
         tp = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
@@ -21,7 +23,7 @@ def f1_per_class(gold: Sequence[str], predicted: Sequence[str], labels: Sequence
     return scores
 
 
-def macro_f1(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> float:
+def macro_f1(gold: Labels, predicted: Labels, labels: Labels) -> float:
     per_class = f1_per_class(gold, predicted, labels)
     return sum(per_class.values()) / len(per_class)
 

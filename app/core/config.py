@@ -20,7 +20,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host:5432/db",
     )
     default_tenant: str = Field("default", description="tenant of every row until API keys arrive")
-    analyzer: str = Field("rules", description="analysis pipeline from the model registry: rules or accurate")
+    analyzer: str = Field(
+        "auto", description="analysis pipeline: accurate (trained model), rules, or auto (accurate when installed)"
+    )
     base_model: str = Field(
         DEFAULT_BASE_MODEL,
         description="encoder under the trained models: a local directory or a hub id (from_pretrained)",
