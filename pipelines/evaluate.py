@@ -10,8 +10,10 @@ Each analyzer runs in its own process so that its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import resource
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,7 +23,7 @@ from typing import Any
 from models.pipeline import AnalysisInput, DocumentAnalysis
 from models.registry import ModelOptions, available, build_pipeline, names
 from pipelines import corpus
-from pipelines.common import EVAL_DIR, read_jsonl, table
+from pipelines.common import EVAL_DIR, ROOT, read_jsonl, table
 from pipelines.metrics import accuracy, expected_calibration_error, f1_per_class, macro_f1, micro_f1_sets
 
 BATCH = 64
@@ -42,10 +44,10 @@ class Row:
     peak_rss_mib: float | None = None
 
 
-def analyze(pipeline: Any, texts: Sequence[str]) -> tuple[list[DocumentAnalysis], float]:
+def analyze(pipeline: Any, texts: Sequence[str], batch: int = BATCH) -> tuple[list[DocumentAnalysis], float]:
     started, results = time.perf_counter(), []
-    for i in range(0, len(texts), BATCH):
-        results.extend(pipeline.analyze([AnalysisInput(t) for t in texts[i : i + BATCH]]))
+    for i in range(0, len(texts), batch):
+        results.extend(pipeline.analyze([AnalysisInput(t) for t in texts[i : i + batch]]))
     return results, len(texts) / (time.perf_counter() - started)
 
 
@@ -75,8 +77,9 @@ def polar_rows(name: str, dataset: str, gold: list[str], results: list[DocumentA
 def real_data_rows(name: str, pipeline: Any, eval_dir: Path, limit: int | None) -> list[Row]:
     amazon = list(read_jsonl(eval_dir / "amazon-jp-reviews.jsonl", limit))
     chabsa = list(read_jsonl(eval_dir / "chabsa-sentences.jsonl", limit))
-    amazon_results, amazon_speed = analyze(pipeline, [r["text"] for r in amazon])
-    chabsa_results, chabsa_speed = analyze(pipeline, [r["text"] for r in chabsa])
+    batch = len(amazon) if isinstance(pipeline, PeerPipeline) else BATCH  # one subprocess per data set
+    amazon_results, amazon_speed = analyze(pipeline, [r["text"] for r in amazon], batch)
+    chabsa_results, chabsa_speed = analyze(pipeline, [r["text"] for r in chabsa], max(batch, len(chabsa)))
     gold = [r["sentiment"] for r in chabsa]
     folded = ["neutral" if r.sentiment["label"] == "mixed" else r.sentiment["label"] for r in chabsa_results]
     three = ["positive", "neutral", "negative"]
@@ -157,6 +160,62 @@ def evaluate_one(name: str, eval_dir: Path, limit: int | None, base_model: str) 
     return [asdict(r) for r in rows]
 
 
+PEERS_PYTHON = ROOT / "data" / "peers-venv" / "bin" / "python"
+PEERS = ("asari", "oseti")
+
+
+class PeerPipeline:
+    """A peer analyzer behind koe's pipeline shape: document sentiment only, run in the peers' venv."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def analyze(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
+        payload = "".join(json.dumps({"text": i.text}, ensure_ascii=False) + "\n" for i in inputs)
+        done = subprocess.run(
+            [str(PEERS_PYTHON), str(ROOT / "pipelines" / "peers.py"), self.name],
+            input=payload,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        labels = [json.loads(line) for line in done.stdout.splitlines()]
+        return [
+            DocumentAnalysis(
+                sentiment={"label": label, "scores": {label: 1.0}},
+                sentences=[],
+                topics=[],
+                stage={"predicted": None},
+                explanations=[],
+                model_versions={},
+            )
+            for label in labels
+        ]
+
+
+def evaluate_peer(name: str, eval_dir: Path, limit: int | None) -> list[dict[str, Any]]:
+    """Peers answer document sentiment only: the real data sets and the corpus test documents."""
+    pipeline = PeerPipeline(name)
+    rows = real_data_rows(name, pipeline, eval_dir, limit)
+    test = [i for i in corpus.load()[0] if corpus.split_of(i.batch) == "test"][:limit]
+    results, speed = analyze(pipeline, [i.text for i in test], batch=len(test))
+    gold, predicted = [i.sentiment for i in test], [r.sentiment["label"] for r in results]
+    labels = ["positive", "neutral", "negative", "mixed"]
+    rows.append(
+        Row(
+            name,
+            "corpus test",
+            "document sentiment (4)",
+            len(test),
+            accuracy(gold, predicted),
+            macro_f1(gold, predicted, labels),
+            f1_per_class(gold, predicted, labels),
+            per_second=speed,
+        )
+    )
+    return [asdict(r) for r in rows]
+
+
 def render(rows: Sequence[dict[str, Any]]) -> str:
     def fmt(value: float | None) -> str:
         return "–" if value is None else f"{value:.3f}"
@@ -199,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR, help="folder with the labelled JSONL files")
     parser.add_argument("--limit", type=int, default=None, help="rows per data set (default: all)")
     parser.add_argument("--base-model", default=ModelOptions().base_model)
+    parser.add_argument("--no-peers", dest="peers", action="store_false", help="skip asari and oseti")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     if not args.eval_dir.is_dir():
@@ -208,6 +268,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in args.analyzer or available():
         with context.Pool(1) as pool:
             rows += pool.apply(evaluate_one, (name, args.eval_dir, args.limit, args.base_model))
+    if args.peers and PEERS_PYTHON.exists():
+        for peer in PEERS:
+            rows += evaluate_peer(peer, args.eval_dir, args.limit)
+    elif args.peers:
+        print(f"peers skipped: {PEERS_PYTHON} missing (run `make peers`)", flush=True)
     output = render(rows)
     print(output)
     if args.markdown:
