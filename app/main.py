@@ -11,12 +11,13 @@ from fastapi.responses import RedirectResponse
 
 from app.api import errors
 from app.api.limits import BodySizeLimit
-from app.api.routes import analytics, analyze, feedback, taxonomy
+from app.api.routes import analytics, analyze, feedback, jobs, taxonomy
 from app.api.routes import health as health_routes
 from app.api.routes import models as models_routes
 from app.core.config import Settings, get_settings
 from app.db.session import engine_for, session_factory
 from app.services import health
+from app.workers.embedded import EmbeddedWorker
 from models.registry import ModelOptions, build_pipeline, resolve
 
 log = logging.getLogger("koe")
@@ -39,13 +40,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.analyzer_name, touchpoint_stages=settings.touchpoint_stages, options=options
         )
         log.info("analysis pipeline %s: %s", app.state.analyzer_name, app.state.pipeline.model_versions)
+        app.state.worker = None
+        if settings.embedded_worker:
+            app.state.worker = EmbeddedWorker(app.state.session_factory, app.state.pipeline, settings)
+            app.state.worker.start()
         yield
+        if app.state.worker is not None:
+            app.state.worker.stop()
 
     app = FastAPI(title="koe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine_for(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
     errors.install(app)
-    for module in (analyze, feedback, analytics, taxonomy, models_routes, health_routes):
+    for module in (analyze, feedback, jobs, analytics, taxonomy, models_routes, health_routes):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 

@@ -89,7 +89,10 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def settings(migrated_engine: Engine) -> Settings:
     # The API tests are about the service, not the model: the fast rule analyzers serve them.
-    return Settings(database_url=migrated_engine.url.render_as_string(hide_password=False), analyzer="rules")
+    # Jobs are driven by the tests themselves (see tests/api/test_jobs.py), not by a background thread.
+    return Settings(
+        database_url=migrated_engine.url.render_as_string(hide_password=False), analyzer="rules", embedded_worker=False
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Request body size limit, enforced before any parsing (413 as problem+json)."""
+"""Request body size limits, enforced while the body streams in (413 as problem+json), never by buffering it."""
 
 from __future__ import annotations
 
@@ -7,61 +7,61 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodySizeLimit:
-    """Rejects bodies over `max_bytes`, whether announced by Content-Length or streamed without one."""
+def _too_large(limit: int) -> bytes:
+    return json.dumps(
+        {
+            "type": "https://koe.dev/problems/payload_too_large",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": f"the request body is larger than {limit:,} bytes",
+            "code": "payload_too_large",
+        }
+    ).encode()
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+
+class BodySizeLimit:
+    """Rejects bodies over the limit of their path (uploads get a larger one): at once when Content-Length says
+    so, otherwise as soon as the streamed bytes pass it; the app then sees a disconnect and stores nothing."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
+        self.app, self.max_bytes, self.path_limits = app, max_bytes, path_limits or {}
+
+    def limit_for(self, path: str) -> int:
+        return next((v for prefix, v in self.path_limits.items() if path.startswith(prefix)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._reject(send, limit)
             return
-        chunks, size, more = [], 0, True
-        while more:
+        state = {"received": 0, "rejected": False, "started": False}
+
+        async def counting_receive() -> Message:
             message = await receive()
-            if message["type"] != "http.request":
-                chunks.append(message)
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._reject(send)
-                return
-            chunks.append(message)
-            more = message.get("more_body", False)
-        await self.app(scope, _replay(chunks, receive), send)
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit and not state["rejected"]:
+                    state["rejected"] = True
+                    if not state["started"]:
+                        await self._reject(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "https://koe.dev/problems/payload_too_large",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_bytes:,} bytes (KOE_MAX_BODY_BYTES)",
-                "code": "payload_too_large",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        async def guarded_send(message: Message) -> None:
+            if state["rejected"]:
+                return  # the 413 was already sent
+            state["started"] = True
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
+
+    @staticmethod
+    async def _reject(send: Send, limit: int) -> None:
+        body = _too_large(limit)
+        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
@@ -108,3 +108,47 @@ class TaxonomyVersion(Base):
     def body_json(self) -> str:
         """Canonical JSON of the taxonomy body: a hashable cache key."""
         return json.dumps(self.body, sort_keys=True, ensure_ascii=False)
+
+
+class Job(Base):
+    """Long work (an upload, a re-score) run by a worker in chunks; `checkpoint` makes it resumable."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_status", "status", "updated_at"), Index("ix_job_tenant", "tenant_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # upload, rescore
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    rows_total: Mapped[int | None] = mapped_column(BigId)
+    rows_done: Mapped[int] = mapped_column(BigId, default=0)
+    rows_failed: Mapped[int] = mapped_column(BigId, default=0)
+    created: Mapped[int] = mapped_column(BigId, default=0)
+    updated: Mapped[int] = mapped_column(BigId, default=0)
+    unchanged: Mapped[int] = mapped_column(BigId, default=0)
+    checkpoint: Mapped[int] = mapped_column(BigId, default=0)  # last source row committed
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Optimistic lock: a worker whose job was cancelled or taken over fails its next commit instead of
+    # double-counting rows.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it once, never mutated)
+
+
+class JobError(Base):
+    """A row a job rejected: where it was in the file, which column, and why."""
+
+    __tablename__ = "job_error"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(BigId)
+    column: Mapped[str | None] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text)

@@ -58,16 +58,46 @@ def ingest(
 ) -> FeedbackBatchResult:
     """Store and analyze a batch atomically: every item is created, updated or unchanged, or nothing is."""
     _check_batch(items, settings)
+    outcomes = upsert(session=session, pipeline=pipeline, tenant_id=tenant_id, items=items, settings=settings)
+    session.commit()
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("created", "updated", "unchanged")}
+    return FeedbackBatchResult(items=outcomes, **counts)
+
+
+def upsert(
+    *,
+    session: Session,
+    pipeline: AnalysisPipeline,
+    tenant_id: str,
+    items: Sequence[FeedbackCreate],
+    settings: Settings,
+) -> list[ItemOutcome]:
+    """Create, update or leave each valid item, analyzing what changed; the caller commits. Items must have
+    distinct (source, external_id) keys (see `distinct_key_runs`)."""
     plan = _plan(session, tenant_id, items)
     changed = [p for p in plan if p.row is None or p.row.content_hash != p.content_hash]
     rows = {p.index: _apply(p, tenant_id, settings) for p in changed}
     _analyze(pipeline, [rows[p.index] for p in changed if _needs_analysis(p, rows[p.index])])
     for row in rows.values():
         repo.add(session, row)
-    session.commit()
-    outcomes = [_outcome(p, rows.get(p.index)) for p in plan]
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("created", "updated", "unchanged")}
-    return FeedbackBatchResult(items=outcomes, **counts)
+    session.flush()  # ids for the outcomes, and the next run's lookups see these rows
+    return [_outcome(p, rows.get(p.index)) for p in plan]
+
+
+def distinct_key_runs(items: Sequence[FeedbackCreate]) -> list[list[int]]:
+    """Split item indexes into consecutive runs without a repeated (source, external_id): a file may carry the
+    same item twice, and the later copy must update the earlier one, exactly as a later request would."""
+    runs: list[list[int]] = [[]]
+    seen: set[tuple[str, str]] = set()
+    for i, item in enumerate(items):
+        key = (item.source, item.external_id) if item.external_id else None
+        if key is not None and key in seen:
+            runs.append([])
+            seen.clear()
+        if key is not None:
+            seen.add(key)
+        runs[-1].append(i)
+    return [run for run in runs if run]
 
 
 def _check_batch(items: Sequence[FeedbackCreate], settings: Settings) -> None:

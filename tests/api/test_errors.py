@@ -80,3 +80,13 @@ def test_unknown_route_and_bad_filters(client: TestClient) -> None:
     assert problem(client.get("/v1/feedback", params={"cursor": "!!"}), 422)["code"] == "invalid_cursor"
     assert problem(client.get("/v1/feedback", params={"meta": "novalue"}), 422)["code"] == "invalid_meta_filter"
     problem(client.get("/v1/feedback/abc"), 422)
+
+
+def test_streamed_body_over_limit_is_413(client: TestClient, settings) -> None:
+    def chunks():
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b" " * 65536
+
+    response = client.post("/v1/feedback", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+    assert client.get("/v1/feedback").json()["count"] == 0

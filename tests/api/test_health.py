@@ -11,7 +11,7 @@ def test_readyz_checks_database_migrations_and_models(client: TestClient) -> Non
     response = client.get("/readyz")
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
-    assert checks["migrations"]["current"] == checks["migrations"]["head"] == "0001"
+    assert checks["migrations"]["current"] == checks["migrations"]["head"] is not None
     assert set(checks["models"]["versions"]) == {"sentiment", "topics", "stage"}
 
 

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from app.api.deps import SessionDep, TenantDep
+from app.schemas.jobs import JobErrorsPublic, JobPublic
+from app.services import jobs as service
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: int, session: SessionDep, tenant: TenantDep) -> JobPublic:
+    """Status and counters: rows_total, rows_done, rows_failed, created, updated, unchanged, rate and ETA."""
+    return service.to_public(service.get_or_raise(session=session, tenant_id=tenant, job_id=job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job_id: int, session: SessionDep, tenant: TenantDep) -> JobPublic:
+    """Stop a queued or running job; chunks already stored stay stored."""
+    return service.to_public(service.cancel(session=session, tenant_id=tenant, job_id=job_id))
+
+
+@router.get("/{job_id}/errors", response_model=JobErrorsPublic, responses={200: {"content": {"text/csv": {}}}})
+def job_errors(
+    job_id: int,
+    session: SessionDep,
+    tenant: TenantDep,
+    after: int = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> JobErrorsPublic | Response:
+    """Every rejected row with its row number, column and reason (CSV with ?format=csv)."""
+    errors = service.list_errors(session=session, tenant_id=tenant, job_id=job_id, limit=limit, after=after)
+    if format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["row_number", "column", "reason"])
+        writer.writerows([e.row_number, e.column or "", e.reason] for e in errors)
+        # BOM so that Excel opens the Japanese reasons as UTF-8
+        return Response(
+            "\ufeff" + buffer.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="job-{job_id}-errors.csv"'},
+        )
+    more = len(errors) == limit
+    return JobErrorsPublic(data=errors, count=len(errors), next_after=errors[-1].id if more else None)

@@ -1,0 +1,186 @@
+"""Jobs: long work done in chunks by a worker. Each chunk's rows, errors, counters and checkpoint commit in one
+transaction, so a worker killed mid-job loses at most the chunk in flight, and the next worker resumes after
+the checkpoint; re-running a chunk is harmless anyway because every row is an idempotent upsert."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import islice
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.core.config import Settings
+from app.core.errors import Invalid, NotFound
+from app.db.base import utcnow
+from app.db.repositories import jobs as repo
+from app.db.tables import Job
+from app.schemas.feedback import FeedbackCreate
+from app.schemas.jobs import JobErrorPublic, JobPublic
+from app.services import feedback
+from app.services.analysis import text_problem
+from models.pipeline import AnalysisPipeline
+
+log = logging.getLogger("koe.jobs")
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class SourceRow:
+    """One row of a job's input: the feedback fields it maps to, or why it cannot be stored."""
+
+    number: int
+    item: dict[str, Any] | None
+    errors: list[tuple[str | None, str]] = field(default_factory=list)  # (column, reason)
+
+
+class RowSource(Protocol):
+    def count(self) -> int | None: ...
+
+    def rows(self, after: int) -> Iterator[SourceRow]: ...
+
+
+PipelineFor = Callable[[Session, str], AnalysisPipeline]
+SOURCES: dict[str, Callable[[Job, Settings], RowSource]] = {}  # kind → source; registered by the job kinds
+
+
+def get_or_raise(*, session: Session, tenant_id: str, job_id: int) -> Job:
+    job = repo.get(session, tenant_id=tenant_id, job_id=job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist", code="job_not_found")
+    return job
+
+
+def to_public(job: Job) -> JobPublic:
+    elapsed = ((job.finished_at or utcnow()) - job.started_at).total_seconds() if job.started_at else 0.0
+    rate = job.rows_done / elapsed if elapsed > 0 else None
+    remaining = (job.rows_total - job.rows_done) if job.rows_total is not None else None
+    eta = remaining / rate if rate and remaining is not None and job.status == "running" else None
+    return JobPublic.model_validate(job, from_attributes=True).model_copy(
+        update={"rows_per_second": round(rate, 1) if rate else None, "eta_seconds": round(eta, 1) if eta else None}
+    )
+
+
+def cancel(*, session: Session, tenant_id: str, job_id: int) -> Job:
+    job = get_or_raise(session=session, tenant_id=tenant_id, job_id=job_id)
+    if job.status in FINAL:
+        raise Invalid(f"job {job_id} already {job.status}", code="job_finished")
+    job.status, job.finished_at = "cancelled", utcnow()
+    session.commit()
+    return job
+
+
+def list_errors(*, session: Session, tenant_id: str, job_id: int, limit: int, after: int) -> list[JobErrorPublic]:
+    get_or_raise(session=session, tenant_id=tenant_id, job_id=job_id)
+    return [
+        JobErrorPublic.model_validate(e, from_attributes=True)
+        for e in repo.errors(session, job_id=job_id, limit=limit, after=after)
+    ]
+
+
+def row_key(item: dict[str, Any]) -> str:
+    """The external id of a row that has none: its content, so that a re-upload finds it again."""
+    content = f"{item.get('text', '')}\u241f{item.get('written_at', '')}"
+    return "row:" + hashlib.sha256(content.encode()).hexdigest()[:40]
+
+
+def _validated(row: SourceRow, job: Job, settings: Settings) -> FeedbackCreate | list[tuple[str | None, str]]:
+    if row.errors or row.item is None:
+        return row.errors or [(None, "row could not be read")]
+    item = {"source": job.options.get("source", "upload"), **row.item}
+    item.setdefault("external_id", row_key(item))
+    try:
+        parsed = FeedbackCreate.model_validate(item)
+    except ValidationError as exc:
+        return [(".".join(map(str, e["loc"])), str(e["msg"]).removeprefix("Value error, ")) for e in exc.errors()]
+    problem = text_problem(parsed.text, settings=settings)
+    return [("text", problem[1])] if problem else parsed
+
+
+def process_chunk(
+    session: Session, job: Job, chunk: Sequence[SourceRow], pipeline: AnalysisPipeline, settings: Settings
+) -> None:
+    """Store a chunk's valid rows, record its bad ones, advance counters and checkpoint, and commit: together."""
+    valid: list[FeedbackCreate] = []
+    failures: list[tuple[int, str | None, str]] = []
+    for row in chunk:
+        result = _validated(row, job, settings)
+        if isinstance(result, FeedbackCreate):
+            valid.append(result)
+        else:
+            failures.extend((row.number, column, reason) for column, reason in result)
+    for run in feedback.distinct_key_runs(valid):
+        outcomes = feedback.upsert(
+            session=session,
+            pipeline=pipeline,
+            tenant_id=job.tenant_id,
+            items=[valid[i] for i in run],
+            settings=settings,
+        )
+        for status in ("created", "updated", "unchanged"):
+            setattr(job, status, getattr(job, status) + sum(o.status == status for o in outcomes))
+    repo.add_errors(session, job, failures)
+    job.rows_done += len(chunk)
+    job.rows_failed += len({number for number, _, _ in failures})
+    job.checkpoint = chunk[-1].number
+    repo.touch(job)
+    session.commit()
+
+
+def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def run(job_id: int, *, session_factory: sessionmaker[Session], pipeline_for: PipelineFor, settings: Settings) -> str:
+    """Run (or resume) a claimed job to its end; returns the final status."""
+    with session_factory() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        try:
+            source = SOURCES[job.kind](job, settings)
+            if job.rows_total is None:
+                job.rows_total = source.count()
+                session.commit()
+            pipeline = pipeline_for(session, job.tenant_id)
+            for chunk in _chunks(source.rows(after=job.checkpoint), settings.job_chunk_rows):
+                process_chunk(session, job, chunk, pipeline, settings)
+            job.status, job.finished_at = "succeeded", utcnow()
+            session.commit()
+        except StaleDataError:  # cancelled, or taken over by another worker: stop without touching it
+            session.rollback()
+            return repo.status_of(session, job_id) or "unknown"
+        except Exception as exc:  # the job fails with its reason; the committed chunks stay stored
+            session.rollback()
+            log.exception("job %s failed", job_id)
+            job.status, job.error, job.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
+            session.commit()
+        return job.status
+
+
+def run_pending(
+    *, session_factory: sessionmaker[Session], pipeline_for: PipelineFor, settings: Settings, worker: str
+) -> int:
+    """Claim and run, one at a time, every job that is waiting or whose worker died; returns how many ran."""
+    stale, ran = timedelta(seconds=settings.job_stale_seconds), 0
+    while True:
+        with session_factory() as session:
+            job_id = next(
+                (
+                    j
+                    for j in repo.claimable(session, stale_after=stale)
+                    if repo.claim(session, j, worker=worker, stale_after=stale)
+                ),
+                None,
+            )
+        if job_id is None:
+            return ran
+        run(job_id, session_factory=session_factory, pipeline_for=pipeline_for, settings=settings)
+        ran += 1
