@@ -1,0 +1,85 @@
+"""The `koe` command: run a worker, migrate the database, analyze a text from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from app.core.config import get_settings
+from app.db.session import engine_for, session_factory
+from app.services import health, jobs
+from app.workers.embedded import pipeline_provider, worker_name
+from models.pipeline import AnalysisInput
+from models.registry import ModelOptions, build_pipeline, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pipeline(analyzer: str | None = None):
+    settings = get_settings()
+    options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize)
+    name = resolve(analyzer or settings.analyzer, options)
+    return build_pipeline(name, touchpoint_stages=settings.touchpoint_stages, options=options)
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run queued jobs (and resume orphaned ones) until SIGTERM/SIGINT; --once drains and exits."""
+    settings = get_settings()
+    engine = engine_for(settings.database_url)
+    health.require_migrated(engine)
+    factory, stop = session_factory(engine), threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    pipeline_for, name = pipeline_provider(_pipeline()), worker_name("worker")
+    logging.getLogger("koe").info("worker %s started", name)
+    while not stop.is_set():
+        ran = jobs.run_pending(session_factory=factory, pipeline_for=pipeline_for, settings=settings, worker=name)
+        if args.once and ran == 0:
+            return 0
+        stop.wait(1.0)
+    return 0
+
+
+def db_upgrade(_: argparse.Namespace) -> int:
+    from alembic import command
+    from alembic.config import Config
+
+    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    return 0
+
+
+def analyze(args: argparse.Namespace) -> int:
+    result = _pipeline(args.analyzer).analyze([AnalysisInput(args.text)])[0]
+    json.dump(asdict(result), sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="koe", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_worker = commands.add_parser("worker", help="run jobs from the database")
+    run_worker.add_argument("--once", action="store_true", help="exit when no job is left")
+    run_worker.set_defaults(handler=worker)
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_subparsers(dest="db_command", required=True).add_parser("upgrade", help="alembic upgrade head").set_defaults(
+        handler=db_upgrade
+    )
+    one = commands.add_parser("analyze", help="analyze one text and print the result as JSON")
+    one.add_argument("text")
+    one.add_argument("--analyzer", default=None, help="rules, accurate or auto (default: KOE_ANALYZER)")
+    one.set_defaults(handler=analyze)
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
