@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from app.api import errors
 from app.api.limits import BodySizeLimit
-from app.api.routes import analytics, analyze, feedback, jobs, taxonomy
+from app.api.routes import analytics, analyze, feedback, jobs, taxonomy, uploads
 from app.api.routes import health as health_routes
 from app.api.routes import models as models_routes
 from app.core.config import Settings, get_settings
@@ -52,9 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine_for(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
     errors.install(app)
-    for module in (analyze, feedback, jobs, analytics, taxonomy, models_routes, health_routes):
+    for module in (analyze, feedback, uploads, jobs, analytics, taxonomy, models_routes, health_routes):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, path_limits={"/v1/uploads": settings.max_upload_bytes + 65536}
+    )
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -47,7 +47,15 @@ class RowSource(Protocol):
 
 
 PipelineFor = Callable[[Session, str], AnalysisPipeline]
-SOURCES: dict[str, Callable[[Job, Settings], RowSource]] = {}  # kind → source; registered by the job kinds
+
+
+def source_for(job: Job, settings: Settings) -> RowSource:
+    """The rows of a job, by its kind."""
+    if job.kind == "upload":
+        from app.services.uploads import UploadSource  # uploads build on this module
+
+        return UploadSource(job, settings)
+    raise ValueError(f"unknown job kind {job.kind!r}")
 
 
 def get_or_raise(*, session: Session, tenant_id: str, job_id: int) -> Job:
@@ -145,7 +153,7 @@ def run(job_id: int, *, session_factory: sessionmaker[Session], pipeline_for: Pi
         job = session.get(Job, job_id)
         assert job is not None
         try:
-            source = SOURCES[job.kind](job, settings)
+            source = source_for(job, settings)
             if job.rows_total is None:
                 job.rows_total = source.count()
                 session.commit()
