@@ -166,6 +166,16 @@ def _needs_analysis(p: _Planned, row: Feedback) -> bool:
     return p.analyzed_before is None or repo.current_analysis(row) is None or p.analyzed_before != _analyzed_values(row)
 
 
+def rescore(*, session: Session, pipeline: AnalysisPipeline, tenant_id: str, ids: Sequence[int]) -> tuple[int, int]:
+    """Analyze items again with the pipeline now serving; (re-analyzed, already current). The caller commits."""
+    version = pipeline_version(pipeline.model_versions)
+    rows = repo.with_analyses(session, tenant_id=tenant_id, ids=ids)
+    stale = [r for r in rows if (a := repo.current_analysis(r)) is None or a.pipeline_version != version]
+    _analyze(pipeline, stale)
+    session.flush()
+    return len(stale), len(rows) - len(stale)
+
+
 def _analyze(pipeline: AnalysisPipeline, rows: list[Feedback]) -> None:
     results = pipeline.analyze([AnalysisInput(r.text, r.stage_given, r.touchpoint) for r in rows])
     version = pipeline_version(pipeline.model_versions)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, Protocol
 
@@ -19,7 +19,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core.config import Settings
 from app.core.errors import Invalid, NotFound
 from app.db.base import utcnow
+from app.db.repositories import feedback as feedback_repo
 from app.db.repositories import jobs as repo
+from app.db.repositories.filters import FeedbackFilter
 from app.db.tables import Job
 from app.schemas.feedback import FeedbackCreate
 from app.schemas.jobs import JobErrorPublic, JobPublic
@@ -49,13 +51,53 @@ class RowSource(Protocol):
 PipelineFor = Callable[[Session, str], AnalysisPipeline]
 
 
-def source_for(job: Job, settings: Settings) -> RowSource:
+def source_for(job: Job, settings: Settings, session: Session) -> RowSource:
     """The rows of a job, by its kind."""
     if job.kind == "upload":
         from app.services.uploads import UploadSource  # uploads build on this module
 
         return UploadSource(job, settings)
+    if job.kind == "rescore":
+        return RescoreSource(job, session)
     raise ValueError(f"unknown job kind {job.kind!r}")
+
+
+class RescoreSource:
+    """Stored feedback matching the job's filter, by id (keyset pages: safe across the runner's commits)."""
+
+    PAGE = 1_000
+
+    def __init__(self, job: Job, session: Session) -> None:
+        self.session, self.tenant_id = session, job.tenant_id
+        self.filter = filter_from_json(job.options.get("filter", {}))
+
+    def count(self) -> int:
+        return feedback_repo.count(self.session, tenant_id=self.tenant_id, f=self.filter)
+
+    def rows(self, after: int) -> Iterator[SourceRow]:
+        while ids := feedback_repo.ids_after(
+            self.session, tenant_id=self.tenant_id, f=self.filter, after=after, limit=self.PAGE
+        ):
+            yield from (SourceRow(i, {"id": i}) for i in ids)
+            after = ids[-1]
+
+
+def create_rescore(*, session: Session, tenant_id: str, f: FeedbackFilter) -> Job:
+    """Queue a re-analysis of stored feedback with the models now serving; old analyses keep their versions."""
+    job = repo.add(
+        session, Job(tenant_id=tenant_id, kind="rescore", status="queued", options={"filter": filter_to_json(f)})
+    )
+    session.commit()
+    return job
+
+
+def filter_to_json(f: FeedbackFilter) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(f).items() if v not in (None, {})}
+
+
+def filter_from_json(data: dict[str, Any]) -> FeedbackFilter:
+    moments = {k: datetime.fromisoformat(data[k]) for k in ("written_from", "written_to") if data.get(k)}
+    return FeedbackFilter(**{**data, **moments})
 
 
 def get_or_raise(*, session: Session, tenant_id: str, job_id: int) -> Job:
@@ -115,6 +157,13 @@ def process_chunk(
     session: Session, job: Job, chunk: Sequence[SourceRow], pipeline: AnalysisPipeline, settings: Settings
 ) -> None:
     """Store a chunk's valid rows, record its bad ones, advance counters and checkpoint, and commit: together."""
+    if job.kind == "rescore":
+        rescored, unchanged = feedback.rescore(
+            session=session, pipeline=pipeline, tenant_id=job.tenant_id, ids=[row.number for row in chunk]
+        )
+        job.updated, job.unchanged = job.updated + rescored, job.unchanged + unchanged
+        _advance(session, job, chunk, failed=0)
+        return
     valid: list[FeedbackCreate] = []
     failures: list[tuple[int, str | None, str]] = []
     for row in chunk:
@@ -134,8 +183,12 @@ def process_chunk(
         for status in ("created", "updated", "unchanged"):
             setattr(job, status, getattr(job, status) + sum(o.status == status for o in outcomes))
     repo.add_errors(session, job, failures)
+    _advance(session, job, chunk, failed=len({number for number, _, _ in failures}))
+
+
+def _advance(session: Session, job: Job, chunk: Sequence[SourceRow], *, failed: int) -> None:
     job.rows_done += len(chunk)
-    job.rows_failed += len({number for number, _, _ in failures})
+    job.rows_failed += failed
     job.checkpoint = chunk[-1].number
     repo.touch(job)
     session.commit()
@@ -153,7 +206,7 @@ def run(job_id: int, *, session_factory: sessionmaker[Session], pipeline_for: Pi
         job = session.get(Job, job_id)
         assert job is not None
         try:
-            source = source_for(job, settings)
+            source = source_for(job, settings, session)
             if job.rows_total is None:
                 job.rows_total = source.count()
                 session.commit()

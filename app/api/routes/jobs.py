@@ -4,10 +4,10 @@ import csv
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.api.deps import SessionDep, TenantDep
+from app.api.deps import FilterDep, SessionDep, TenantDep
 from app.schemas.jobs import JobErrorsPublic, JobPublic
 from app.services import jobs as service
 
@@ -50,3 +50,15 @@ def job_errors(
         )
     more = len(errors) == limit
     return JobErrorsPublic(data=errors, count=len(errors), next_after=errors[-1].id if more else None)
+
+
+@router.post("/rescore", status_code=202, response_model=JobPublic)
+def rescore(request: Request, response: Response, session: SessionDep, tenant: TenantDep, f: FilterDep) -> JobPublic:
+    """Re-analyze stored feedback (all, or the filtered set) with the models now serving, in chunks with
+    progress; every earlier analysis keeps its model versions."""
+    job = service.create_rescore(session=session, tenant_id=tenant, f=f)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+    return service.to_public(job)

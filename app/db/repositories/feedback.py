@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.repositories.filters import FeedbackFilter, apply_filter, current_analysis_join
@@ -51,6 +51,26 @@ def list_page(
     stmt = (
         stmt.order_by(Feedback.id.desc())
         .limit(limit)
+        .options(selectinload(Feedback.analyses).selectinload(Analysis.topics))
+    )
+    return list(session.scalars(stmt))
+
+
+def count(session: Session, *, tenant_id: str, f: FeedbackFilter) -> int:
+    stmt = apply_filter(current_analysis_join(select(func.count()).select_from(Feedback)), tenant_id, f)
+    return int(session.scalar(stmt) or 0)
+
+
+def ids_after(session: Session, *, tenant_id: str, f: FeedbackFilter, after: int, limit: int) -> list[int]:
+    stmt = apply_filter(current_analysis_join(select(Feedback.id)), tenant_id, f)
+    return list(session.scalars(stmt.where(Feedback.id > after).order_by(Feedback.id).limit(limit)))
+
+
+def with_analyses(session: Session, *, tenant_id: str, ids: Sequence[int]) -> list[Feedback]:
+    stmt = (
+        select(Feedback)
+        .where(Feedback.tenant_id == tenant_id, Feedback.id.in_(ids))
+        .order_by(Feedback.id)
         .options(selectinload(Feedback.analyses).selectinload(Analysis.topics))
     )
     return list(session.scalars(stmt))
