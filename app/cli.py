@@ -30,10 +30,16 @@ def _pipeline(analyzer: str | None = None):
 
 
 def worker(args: argparse.Namespace) -> int:
-    """Run queued jobs (and resume orphaned ones) until SIGTERM/SIGINT; --once drains and exits."""
+    """Run queued jobs (and resume orphaned ones) until SIGTERM/SIGINT; --once drains and exits.
+    With KOE_BROKER_URL the worker takes its jobs from Celery (Redis) instead of polling the database."""
     settings = get_settings()
     engine = engine_for(settings.database_url)
     health.require_migrated(engine)
+    if settings.broker_url and not args.once:
+        from app.workers.celery_app import celery
+
+        celery.worker_main(["worker", "--beat", "--concurrency=1", "--loglevel=INFO", "--without-gossip"])
+        return 0
     factory, stop = session_factory(engine), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

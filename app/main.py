@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         log.info("analysis pipeline %s: %s", app.state.analyzer_name, app.state.pipeline.model_versions)
         app.state.worker = None
-        if settings.embedded_worker:
+        if settings.embedded_worker and not settings.broker_url:
             app.state.worker = EmbeddedWorker(app.state.session_factory, app.state.pipeline, settings)
             app.state.worker.start()
         yield

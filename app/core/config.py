@@ -43,7 +43,12 @@ class Settings(BaseSettings):
     max_upload_rows: int = Field(1_000_000, ge=1, description="most rows one upload may hold")
     job_chunk_rows: int = Field(500, ge=1, description="rows a job stores per transaction (lost at most on a crash)")
     job_stale_seconds: int = Field(120, ge=5, description="a running job without heartbeat this long is resumed")
-    embedded_worker: bool = Field(True, description="run jobs in a thread of the API process (no broker needed)")
+    embedded_worker: bool = Field(
+        True, description="run jobs in a thread of the API process; ignored (off) when KOE_BROKER_URL is set"
+    )
+    broker_url: str | None = Field(
+        None, description="Celery broker (redis://host:6379/0): jobs go to `koe worker` processes instead"
+    )
 
 
 @lru_cache(maxsize=1)

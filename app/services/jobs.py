@@ -227,20 +227,20 @@ def run(job_id: int, *, session_factory: sessionmaker[Session], pipeline_for: Pi
 
 
 def run_pending(
-    *, session_factory: sessionmaker[Session], pipeline_for: PipelineFor, settings: Settings, worker: str
+    *,
+    session_factory: sessionmaker[Session],
+    pipeline_for: PipelineFor,
+    settings: Settings,
+    worker: str,
+    only: int | None = None,
 ) -> int:
-    """Claim and run, one at a time, every job that is waiting or whose worker died; returns how many ran."""
+    """Claim and run, one at a time, every job that is waiting or whose worker died (or just job `only`);
+    returns how many ran."""
     stale, ran = timedelta(seconds=settings.job_stale_seconds), 0
     while True:
         with session_factory() as session:
-            job_id = next(
-                (
-                    j
-                    for j in repo.claimable(session, stale_after=stale)
-                    if repo.claim(session, j, worker=worker, stale_after=stale)
-                ),
-                None,
-            )
+            candidates = [j for j in repo.claimable(session, stale_after=stale) if only in (None, j)]
+            job_id = next((j for j in candidates if repo.claim(session, j, worker=worker, stale_after=stale)), None)
         if job_id is None:
             return ran
         run(job_id, session_factory=session_factory, pipeline_for=pipeline_for, settings=settings)

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.api.deps import FilterDep, SessionDep, TenantDep
+from app.api.deps import FilterDep, SessionDep, SettingsDep, TenantDep
 from app.schemas.jobs import JobErrorsPublic, JobPublic
 from app.services import jobs as service
+from app.workers.dispatch import notify
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -53,12 +54,12 @@ def job_errors(
 
 
 @router.post("/rescore", status_code=202, response_model=JobPublic)
-def rescore(request: Request, response: Response, session: SessionDep, tenant: TenantDep, f: FilterDep) -> JobPublic:
+def rescore(
+    request: Request, response: Response, session: SessionDep, tenant: TenantDep, f: FilterDep, settings: SettingsDep
+) -> JobPublic:
     """Re-analyze stored feedback (all, or the filtered set) with the models now serving, in chunks with
     progress; every earlier analysis keeps its model versions."""
     job = service.create_rescore(session=session, tenant_id=tenant, f=f)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        worker.wake()
+    notify(request.app.state, settings, job.id)
     return service.to_public(job)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from app.api.deps import SessionDep, SettingsDep, TenantDep
 from app.schemas.jobs import JobPublic
 from app.services import jobs, uploads
+from app.workers.dispatch import notify
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
@@ -57,7 +58,5 @@ def upload(
         path.unlink(missing_ok=True)
         raise
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        worker.wake()
+    notify(request.app.state, settings, job.id)
     return jobs.to_public(job)
