@@ -8,7 +8,9 @@ from typing import Any
 
 import regex
 
+from models import conversation
 from models.analyzers.base import Analyzer, DocumentResult, Evidence, Labelled
+from models.conversation import Turn
 from models.document import Document, prepare
 from models.journey import DEFAULT_TOUCHPOINT_STAGES
 from models.taxonomy import Taxonomy
@@ -22,6 +24,7 @@ class AnalysisInput:
     text: str
     stage: str | None = None  # given by the caller: wins over the prediction
     touchpoint: str | None = None
+    turns: tuple[Turn, ...] | None = None  # a transcript: `text` is then its rendering (conversation.render)
 
 
 @dataclass(slots=True)
@@ -35,6 +38,7 @@ class DocumentAnalysis:
     explanations: list[dict[str, Any]]
     model_versions: dict[str, str]
     warnings: list[dict[str, str]] = field(default_factory=list)
+    conversation: dict[str, Any] | None = None  # per-turn results and the transcript's summary
 
 
 class AnalysisPipeline:
@@ -68,6 +72,47 @@ class AnalysisPipeline:
         )
 
     def analyze(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
+        results = self._analyze_texts(inputs)
+        for i, item in enumerate(inputs):
+            if item.turns:
+                results[i] = self._conversation(item, results[i])
+        return results
+
+    def _conversation(self, item: AnalysisInput, whole: DocumentAnalysis) -> DocumentAnalysis:
+        """Customer turns decide the sentiment, topics and stage; every turn gets its own result."""
+        assert item.turns is not None
+        _, offsets = conversation.render(item.turns)
+        per_turn = self._analyze_texts([AnalysisInput(t.text) for t in item.turns])
+        customer = [i for i, t in enumerate(item.turns) if t.speaker == "customer"]
+        joined = self._analyze_texts(
+            [AnalysisInput("\n".join(item.turns[i].text for i in customer) or " ", item.stage, item.touchpoint)]
+        )[0]
+        turns = [
+            {
+                "speaker": t.speaker,
+                "offset": offsets[i],
+                "length": len(t.text),
+                "at": conversation.when(t.at),
+                "sentiment": per_turn[i].sentiment,
+                "topics": [x["id"] for x in per_turn[i].topics],
+            }
+            for i, t in enumerate(item.turns)
+        ]
+        sentences = [_shifted(s, offsets[i]) for i in customer for s in per_turn[i].sentences]
+        explanations = [_shifted(e, offsets[i]) for i in customer for e in per_turn[i].explanations]
+        summary = conversation.summary(item.turns, [r.sentiment["label"] for r in per_turn])
+        return DocumentAnalysis(
+            sentiment=joined.sentiment,
+            sentences=sentences,
+            topics=joined.topics,
+            stage=joined.stage,
+            explanations=explanations,
+            model_versions=whole.model_versions,
+            warnings=whole.warnings,
+            conversation={"turns": turns, **summary},
+        )
+
+    def _analyze_texts(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
         documents = [prepare(item.text) for item in inputs]
         results = {role: a.analyze(documents) for role, a in self._analyzers().items()}
         return [
@@ -101,6 +146,11 @@ class AnalysisPipeline:
         elif mapped:
             stage.update(label=mapped, source="touchpoint")
         return stage
+
+
+def _shifted(part: dict[str, Any], by: int) -> dict[str, Any]:
+    """A sentence or explanation of one turn, with its offset moved into the whole transcript."""
+    return {**part, "offset": part["offset"] + by}
 
 
 def _topic_labels(analyzer: Analyzer) -> dict[str, str]:

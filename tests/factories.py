@@ -20,12 +20,7 @@ CHAT = (
 SURVEY_DETRACTOR = "解約の手続きがわかりにくく、電話もつながらない。二度と契約しません。"
 
 
-def item(text: str = REVIEW_NEGATIVE, **fields: Any) -> dict[str, Any]:
-    """A POST /v1/feedback item with a unique external id unless one is given."""
-    return {
-        "source": "test_reviews",
-        "external_id": f"ext-{next(_ids)}",
-        "channel": "review",
-        "text": text,
-        **fields,
-    }
+def item(text: str | None = REVIEW_NEGATIVE, **fields: Any) -> dict[str, Any]:
+    """A POST /v1/feedback item with a unique external id unless one is given (text=None: no text field)."""
+    base = {"source": "test_reviews", "external_id": f"ext-{next(_ids)}", "channel": "review"}
+    return {**base, **({"text": text} if text is not None else {}), **fields}

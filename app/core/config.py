@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='extra touchpoint → stage mappings as JSON, e.g. {"kiosk": "purchase"}',
     )
+    speaker_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description='extra transcript speaker labels → customer/agent/bot, e.g. {"受付": "agent"}',
+    )
     log_level: str = Field("INFO", description="logging level of the koe loggers")
     upload_dir: str = Field("./data/uploads", description="where uploaded files wait for their job")
     max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1024, description="largest upload; 413 past it")

@@ -39,6 +39,7 @@ class Feedback(Base):
     customer_id: Mapped[str | None] = mapped_column(String(128))
     segment: Mapped[str | None] = mapped_column(String(128))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    turns: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)  # a transcript's turns, when it is one
 
     analyses: Mapped[list[Analysis]] = relationship(
         back_populates="feedback", cascade="all, delete-orphan", passive_deletes=True, order_by="Analysis.id"
@@ -70,6 +71,7 @@ class Analysis(Base):
     sentences: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     explanations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
+    conversation: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-turn results and summary
 
     feedback: Mapped[Feedback] = relationship(back_populates="analyses")
     topics: Mapped[list[AnalysisTopic]] = relationship(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -63,6 +63,9 @@ class AnalysisPublic(BaseModel):
     explanations: list[ExplanationPublic]
     model_versions: dict[str, str]
     warnings: list[WarningPublic]
+    conversation: dict[str, Any] | None = Field(
+        None, description="transcripts only: per-turn results, sentiment start/end, response times, resolved"
+    )
 
 
 EXAMPLE_TEXTS = [

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from app.schemas.analysis import AnalysisPublic, StageId
+from models.conversation import Turn, render
 from models.journey import stage_id
 
 Channel = Literal["review", "chat", "survey", "email", "call", "sns", "other"]
@@ -21,7 +22,6 @@ class FeedbackBase(BaseModel):
         None, description="the item's id in the source system; re-posting it updates, never duplicates"
     )
     channel: Channel = "other"
-    text: str = Field(description="the customer's words (Japanese); at most KOE_MAX_TEXT_GRAPHEMES characters")
     written_at: datetime | None = Field(None, description="when the customer wrote it; naive times are Asia/Tokyo")
     nps: int | None = Field(None, ge=0, le=10, strict=True, description="likelihood to recommend, 0–10")
     csat: int | None = Field(None, ge=1, le=5, strict=True, description="satisfaction, 1–5")
@@ -33,12 +33,43 @@ class FeedbackBase(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class TurnIn(BaseModel):
+    """One turn of a transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: Literal["customer", "agent", "bot"]
+    text: str = Field(min_length=1)
+    at: datetime | None = None
+
+
+class TurnPublic(BaseModel):
+    speaker: Literal["customer", "agent", "bot"]
+    text: str
+    at: str | None = Field(None, description="ISO 8601 time, or a log's clock time (10:02:00)")
+
+
 class FeedbackCreate(FeedbackBase):
     model_config = ConfigDict(extra="forbid")
 
+    turns: list[TurnIn] | None = Field(
+        None, min_length=1, description="a chat or call transcript; only customer turns decide the sentiment"
+    )
+    text: str = Field(
+        "",
+        validate_default=True,
+        description="the customer's words (at most KOE_MAX_TEXT_GRAPHEMES characters); for a transcript send "
+        "`turns` instead, or the log as text (`お客様: …` / `担当者: …` lines are recognised)",
+    )
+
     @field_validator("text")
     @classmethod
-    def _not_blank(cls, text: str) -> str:
+    def _text_or_turns(cls, text: str, info: ValidationInfo) -> str:
+        turns = info.data.get("turns")
+        if turns:
+            if text.strip():
+                raise PydanticCustomError("text_and_turns", "send either text or turns, not both")
+            return render([Turn(t.speaker, t.text, t.at) for t in turns])[0]
         if not text.strip():
             raise PydanticCustomError("empty_text", "text is empty or whitespace only")
         return text
@@ -77,6 +108,8 @@ class FeedbackBatchCreate(BaseModel):
 class FeedbackPublic(FeedbackBase):
     model_config = ConfigDict(from_attributes=True)
 
+    text: str
+    turns: list[TurnPublic] | None = None
     id: int
     written_at: datetime
     received_at: datetime

@@ -48,6 +48,7 @@ def as_dict(result: DocumentAnalysis) -> dict[str, Any]:
         "explanations": result.explanations,
         "model_versions": result.model_versions,
         "warnings": result.warnings,
+        "conversation": result.conversation,
     }
 
 
@@ -69,4 +70,5 @@ def analysis_columns(result: DocumentAnalysis) -> dict[str, Any]:
         "sentences": result.sentences,
         "explanations": result.explanations,
         "warnings": result.warnings,
+        "conversation": result.conversation,
     }

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from app.schemas.feedback import (
     ItemOutcome,
 )
 from app.services.analysis import analysis_columns, pipeline_version, text_problem
+from models.conversation import Turn, parse_log, render, when
 from models.pipeline import AnalysisInput, AnalysisPipeline
 
 # Changing any of these fields changes what the analyzers see, so the item is analyzed again.
@@ -143,12 +145,8 @@ def _plan(session: Session, tenant_id: str, items: Sequence[FeedbackCreate]) -> 
 def _apply(p: _Planned, tenant_id: str, settings: Settings) -> Feedback:
     row = p.row or Feedback(tenant_id=tenant_id, received_at=utcnow())
     item = p.item
-    row.source, row.external_id, row.channel, row.text = (
-        item.source,
-        item.external_id,
-        item.channel,
-        item.text,
-    )
+    row.source, row.external_id, row.channel = item.source, item.external_id, item.channel
+    row.text, row.turns = transcript(item, settings)
     row.written_at = to_utc(item.written_at, settings.timezone) if item.written_at else (row.written_at or utcnow())
     row.nps, row.csat, row.ces = item.nps, item.csat, item.ces
     row.touchpoint, row.stage_given = item.touchpoint, item.stage
@@ -176,8 +174,33 @@ def rescore(*, session: Session, pipeline: AnalysisPipeline, tenant_id: str, ids
     return len(stale), len(rows) - len(stale)
 
 
+def transcript(item: FeedbackCreate, settings: Settings) -> tuple[str, list[dict[str, Any]] | None]:
+    """Text and turns to store: given turns, or turns read from a chat/call log sent as text (then stored in the
+    canonical `お客様: …` rendering, its clock times kept in the turns), or plain text without turns."""
+    if item.turns:
+        return item.text, [t.model_dump(mode="json") for t in item.turns]
+    parsed = parse_log(item.text, settings.speaker_labels) if item.channel in ("chat", "call") else None
+    if not parsed:
+        return item.text, None
+    return render(parsed)[0], [{"speaker": t.speaker, "text": t.text, "at": when(t.at)} for t in parsed]
+
+
+def turns_of(row: Feedback) -> tuple[Turn, ...] | None:
+    if not row.turns:
+        return None
+    return tuple(Turn(t["speaker"], t["text"], _moment(t.get("at"))) for t in row.turns)
+
+
+def _moment(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return (
+        datetime.fromisoformat(value) if "T" in value or "-" in value else datetime.fromisoformat(f"1900-01-01T{value}")
+    )
+
+
 def _analyze(pipeline: AnalysisPipeline, rows: list[Feedback]) -> None:
-    results = pipeline.analyze([AnalysisInput(r.text, r.stage_given, r.touchpoint) for r in rows])
+    results = pipeline.analyze([AnalysisInput(r.text, r.stage_given, r.touchpoint, turns_of(r)) for r in rows])
     version = pipeline_version(pipeline.model_versions)
     for row, result in zip(rows, results, strict=True):
         repo.save_analysis(row, pipeline_version=version, values=analysis_columns(result), topics=result.topics)
@@ -215,6 +238,7 @@ def to_public(row: Feedback) -> FeedbackPublic:
         ces=row.ces,
         touchpoint=row.touchpoint,
         stage=row.stage_given,
+        turns=row.turns,
         customer_id=row.customer_id,
         segment=row.segment,
         metadata=row.meta,
@@ -236,6 +260,7 @@ def _analysis_public(a: Analysis) -> dict[str, Any]:
         "explanations": a.explanations,
         "model_versions": a.model_versions,
         "warnings": a.warnings,
+        "conversation": a.conversation,
     }
 
 

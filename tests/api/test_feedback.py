@@ -103,3 +103,46 @@ def test_same_external_id_in_other_source_is_another_item(client: TestClient) ->
     a = post(client, item(REVIEW_POSITIVE, external_id="X1", source="zendesk"))["items"][0]
     b = post(client, item(REVIEW_POSITIVE, external_id="X1", source="app_store"))["items"][0]
     assert a["id"] != b["id"] and b["status"] == "created"
+
+
+LOG = (
+    "[10:02] お客様: ログインできません。困っています😡\n"
+    "[10:09] 担当者: 申し訳ございません。パスワードの再設定をお試しください。\n"
+    "[10:15] お客様: できました！助かりました。\n"
+)
+
+
+def test_transcript_turns_customer_decides(client: TestClient) -> None:
+    turns = [
+        {"speaker": "customer", "text": "注文した商品が届きません。", "at": "2026-11-03T10:00:00+09:00"},
+        {
+            "speaker": "agent",
+            "text": "大変申し訳ございません。すぐに確認いたします。",
+            "at": "2026-11-03T10:04:00+09:00",
+        },
+        {"speaker": "customer", "text": "まだ直りませんか？もういいです。", "at": "2026-11-03T10:30:00+09:00"},
+    ]
+    fid = post(client, item(None, channel="chat", turns=turns))["items"][0]["id"]
+    stored = client.get(f"/v1/feedback/{fid}").json()
+    conversation = stored["analysis"]["conversation"]
+    assert [t["speaker"] for t in conversation["turns"]] == ["customer", "agent", "customer"]
+    assert conversation["first_response_seconds"] == 240 and conversation["resolved"] is False
+    assert stored["analysis"]["sentiment"]["label"] == "negative"  # the agent's apology does not soften it
+    for sentence in stored["analysis"]["sentences"]:
+        assert stored["text"][sentence["offset"] : sentence["offset"] + sentence["length"]] == sentence["text"]
+    assert not any("申し訳" in s["text"] for s in stored["analysis"]["sentences"])
+
+
+def test_plain_text_chat_log_is_read_as_turns(client: TestClient) -> None:
+    fid = post(client, item(LOG, channel="chat"))["items"][0]["id"]
+    stored = client.get(f"/v1/feedback/{fid}").json()
+    assert [t["at"] for t in stored["turns"]] == ["10:02:00", "10:09:00", "10:15:00"]
+    summary = stored["analysis"]["conversation"]
+    assert (summary["sentiment_start"], summary["sentiment_end"], summary["resolved"]) == ("negative", "positive", True)
+    assert summary["first_response_seconds"] == 420 and summary["longest_wait_seconds"] == 420
+
+
+def test_text_and_turns_together_is_an_error(client: TestClient) -> None:
+    turns = [{"speaker": "customer", "text": "こんにちは"}]
+    response = client.post("/v1/feedback", json={"items": [{"text": "別の本文", "turns": turns}]})
+    assert response.status_code == 422 and response.json()["errors"][0]["code"] == "text_and_turns"
