@@ -146,3 +146,17 @@ def test_text_and_turns_together_is_an_error(client: TestClient) -> None:
     turns = [{"speaker": "customer", "text": "こんにちは"}]
     response = client.post("/v1/feedback", json={"items": [{"text": "別の本文", "turns": turns}]})
     assert response.status_code == 422 and response.json()["errors"][0]["code"] == "text_and_turns"
+
+
+def test_export_csv_jsonl_xlsx(client: TestClient) -> None:
+    post(client, item('=HYPERLINK("http://x")最高でした👍', segment="gold"), item(REVIEW_NEGATIVE, segment="gold"))
+    utf8 = client.get("/v1/feedback/export", params={"segment": "gold"})
+    assert utf8.content.startswith("\ufeff".encode()) and utf8.headers["content-type"].startswith("text/csv")
+    text = utf8.content.decode("utf-8-sig")
+    assert "'=HYPERLINK" in text and "👍" in text and REVIEW_NEGATIVE in text
+    sjis = client.get("/v1/feedback/export", params={"encoding": "cp932"}).content.decode("cp932")
+    assert "最高でした〓" in sjis  # the emoji has no CP932 spelling: visibly replaced
+    lines = client.get("/v1/feedback/export", params={"format": "jsonl"}).text.splitlines()
+    assert len(lines) == 2 and '"sentiment": "negative"' in lines[0] + lines[1]
+    xlsx = client.get("/v1/feedback/export", params={"format": "xlsx"})
+    assert xlsx.content[:2] == b"PK"

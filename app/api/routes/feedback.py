@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 
 from app.api.deps import FilterDep, PipelineDep, SessionDep, SettingsDep, TenantDep
 from app.schemas.feedback import FeedbackBatchCreate, FeedbackBatchResult, FeedbackPublic, FeedbacksPublic
+from app.services import export
 from app.services import feedback as service
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
@@ -42,6 +44,28 @@ def list_feedback(
 ) -> FeedbacksPublic:
     """Newest first, filtered; follow `next_cursor` for the next page."""
     return service.list_(session=session, tenant_id=tenant, f=f, limit=limit, cursor=cursor)
+
+
+@router.get("/export", responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
+def export_feedback(
+    session: SessionDep,
+    tenant: TenantDep,
+    f: FilterDep,
+    format: Annotated[str, Query(pattern="^(csv|xlsx|jsonl)$")] = "csv",
+    encoding: Annotated[str, Query(pattern="^(utf-8|cp932)$", description="CSV only; cp932 for old Excel")] = "utf-8",
+) -> StreamingResponse:
+    """Stored feedback with its current analysis, filtered, streamed; formulas in cells are neutralized."""
+    records = export.rows(session, tenant_id=tenant, f=f)
+    name = f"koe-feedback.{format}"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "jsonl":
+        return StreamingResponse(export.jsonl_stream(records), media_type="application/x-ndjson", headers=disposition)
+    if format == "xlsx":
+        xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return StreamingResponse(export.xlsx_file(records), media_type=xlsx, headers=disposition)
+    return StreamingResponse(
+        export.csv_stream(records, encoding), media_type=f"text/csv; charset={encoding}", headers=disposition
+    )
 
 
 @router.get("/{feedback_id}", response_model=FeedbackPublic)
