@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from app import cli_transfer
 from app.core.config import get_settings
 from app.db.session import engine_for, session_factory
 from app.services import health, jobs
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     one.add_argument("text")
     one.add_argument("--analyzer", default=None, help="rules, accurate or auto (default: KOE_ANALYZER)")
     one.set_defaults(handler=analyze)
+    cli_transfer.register(commands)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 
