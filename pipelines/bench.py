@@ -8,7 +8,9 @@ python -m pipelines.bench            # both
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -117,9 +119,49 @@ def bench_api(database_url: str, requests: int) -> list[object]:
     return [backend, requests, statistics.median(latencies), q[94], q[98], max(latencies)]
 
 
+def review_csv(path: Path, rows: int) -> None:
+    """A review export as Excel writes it (CP932, CRLF), from real review texts cycled to `rows` rows."""
+    texts = review_texts(min(rows, 11_598))
+    with path.open("w", encoding="cp932", errors="replace", newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["レビューID", "投稿日", "満足度", "本文"])
+        for i in range(rows):
+            writer.writerow([f"B-{i}", f"2026/11/{i % 28 + 1:02d} 12:00", i % 5 + 1, texts[i % len(texts)]])
+
+
+def bench_ingest(database_url: str, rows: int, workers: int) -> list[object]:
+    """Upload → parse → analyze → store, end to end through `koe worker` processes; rows/s and peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "reviews.csv"
+        review_csv(csv_path, rows)
+        env = {
+            **os.environ,
+            "KOE_DATABASE_URL": database_url,
+            "KOE_ANALYZER": "rules",
+            "KOE_UPLOAD_DIR": str(Path(tmp) / "uploads"),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "app.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        started = time.perf_counter()
+        upload = subprocess.run(
+            [sys.executable, "-m", "app.cli", "upload", str(csv_path), "--source", "bench"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        elapsed = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if upload.returncode != 0:
+        raise SystemExit(upload.stderr[-2000:])
+    return [database_url.split(":", 1)[0], rows, workers, elapsed, rows / elapsed, round(peak)]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", choices=["pipeline", "api", "all"], default="all")
+    parser.add_argument("what", nargs="?", choices=["pipeline", "api", "ingest", "all"], default="all")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated upload (ingest)")
     parser.add_argument("--analyzer", default="rules")
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=500)
@@ -133,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what in ("pipeline", "all"):
         rows = bench_pipeline(args.analyzer, args.docs)
         print(table(["analyzer", "processes", "docs", "mean chars", "seconds", "docs/s"], rows), "\n")
+    if args.what == "ingest":
+        with tempfile.TemporaryDirectory() as tmp:
+            urls = args.database_url or [f"sqlite:///{Path(tmp) / 'ingest.db'}"]
+            rows = [bench_ingest(url, args.rows, 1) for url in urls]
+        print(table(["database", "rows", "workers", "seconds", "rows/s", "peak RSS MiB"], rows))
     if args.what in ("api", "all"):
         with tempfile.TemporaryDirectory() as tmp:
             urls = args.database_url or [f"sqlite:///{Path(tmp) / 'bench.db'}"]
