@@ -89,6 +89,10 @@ def save(model: MultiTaskModel, spec: ModelSpec, directory: Path) -> None:
     if isinstance(encoder, PeftModel):
         encoder.save_pretrained(str(directory / "adapter"))
     save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, directory / "heads.safetensors")
+    save_spec(spec, directory)
+
+
+def save_spec(spec: ModelSpec, directory: Path) -> None:
     (directory / "koe_model.json").write_text(json.dumps(asdict(spec), indent=2, ensure_ascii=False) + "\n")
 
 

