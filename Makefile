@@ -49,7 +49,9 @@ evaluate: setup
 peers: data/peers-venv/.installed
 data/peers-venv/.installed:
 	$(PYTHON) -m venv data/peers-venv
-	data/peers-venv/bin/pip install --quiet asari==0.2.0 oseti==0.4.3.1
+	data/peers-venv/bin/pip install --quiet asari==0.2.0 oseti==0.4.3.1 ipadic==1.0.0
+	# asari's ONNX text normalizer insists on this locale
+	locale -a | grep -qi '^en_US.utf8$$' || localedef -i en_US -f UTF-8 en_US.UTF-8
 	touch $@
 
 train: setup

@@ -268,9 +268,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in args.analyzer or available():
         with context.Pool(1) as pool:
             rows += pool.apply(evaluate_one, (name, args.eval_dir, args.limit, args.base_model))
+        print(render(rows), flush=True)  # koe's rows are shown even if a peer fails below
     if args.peers and PEERS_PYTHON.exists():
         for peer in PEERS:
-            rows += evaluate_peer(peer, args.eval_dir, args.limit)
+            try:
+                rows += evaluate_peer(peer, args.eval_dir, args.limit)
+            except subprocess.CalledProcessError as exc:
+                print(f"peer {peer} failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr else exc}", flush=True)
     elif args.peers:
         print(f"peers skipped: {PEERS_PYTHON} missing (run `make peers`)", flush=True)
     output = render(rows)

@@ -20,9 +20,10 @@ def asari_labels(texts: list[str]) -> list[str]:
 
 
 def oseti_labels(texts: list[str]) -> list[str]:
+    import ipadic
     import oseti
 
-    analyzer = oseti.Analyzer()
+    analyzer = oseti.Analyzer(mecab_args=ipadic.MECAB_ARGS)  # oseti's lexicon is keyed on IPADIC forms
     labels = []
     for text in texts:
         scores = analyzer.analyze(text) if text.strip() else []
