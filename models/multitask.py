@@ -42,6 +42,8 @@ class ModelSpec:
     temperatures: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)  # topic and emotion decision thresholds
     provenance: dict[str, Any] = field(default_factory=dict)  # data hash, base hash, date, metrics
+    # Roles this model answers in the service; the others stay with the rule analyzers. Chosen on dev.
+    serves: list[str] = field(default_factory=lambda: ["sentiment", "topics", "stage"])
 
     def head_sizes(self) -> dict[str, int]:
         return {

@@ -36,7 +36,7 @@ def _trained(name: str) -> Callable[[ModelOptions], dict[str, Any]]:
         directory = options.artifacts / name
         if not (directory / "koe_model.json").exists():
             raise FileNotFoundError(f"model {name!r} is not in {directory}: train it with `python -m pipelines.train`")
-        return neural.analyzers(directory, options.base_model, quantize=options.quantize)
+        return {**_rules(options), **neural.analyzers(directory, options.base_model, quantize=options.quantize)}
 
     return build
 

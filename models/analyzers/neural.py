@@ -185,6 +185,7 @@ class NeuralStage(_View):
 
 
 def analyzers(directory: Path, base_model: str, *, quantize: bool = True) -> dict[str, Any]:
-    """The three role analyzers over one loaded model."""
+    """The role analyzers over one loaded model, for the roles its spec says it serves."""
     model = NeuralModel(directory, base_model, quantize=quantize)
-    return {"sentiment": NeuralSentiment(model), "topics": NeuralTopics(model), "stage": NeuralStage(model)}
+    views = {"sentiment": NeuralSentiment, "topics": NeuralTopics, "stage": NeuralStage}
+    return {role: views[role](model) for role in model.spec.serves}
