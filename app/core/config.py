@@ -27,7 +27,9 @@ class Settings(BaseSettings):
         DEFAULT_BASE_MODEL,
         description="encoder under the trained models: a local directory or a hub id (from_pretrained)",
     )
-    quantize: bool = Field(True, description="int8 dynamic quantization of trained models on CPU")
+    quantize: bool = Field(
+        False, description="int8 dynamic quantization of the trained model: 1.7× faster but −9 points macro-F1"
+    )
     timezone: str = Field("Asia/Tokyo", description="zone of naive written_at times and of calendar buckets")
     max_text_graphemes: int = Field(20_000, ge=1, description="longest accepted text, in grapheme clusters")
     max_batch_items: int = Field(1_000, ge=1, description="most items in one POST /v1/feedback")

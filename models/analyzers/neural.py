@@ -34,7 +34,7 @@ class _Input:
 class NeuralModel:
     """Loads the encoder, adapters and heads once; `predict` memoizes the last batch per thread."""
 
-    def __init__(self, directory: Path, base_model: str, *, quantize: bool = True) -> None:
+    def __init__(self, directory: Path, base_model: str, *, quantize: bool = False) -> None:
         encoder, self.tokenizer = load_encoder(base_model)
         self.model = multitask.load(directory, encoder)
         if quantize:  # int8 dynamic quantization of the Linear layers: faster on CPU at equal accuracy
@@ -184,7 +184,7 @@ class NeuralStage(_View):
         return DocumentResult(document, sentences)
 
 
-def analyzers(directory: Path, base_model: str, *, quantize: bool = True) -> dict[str, Any]:
+def analyzers(directory: Path, base_model: str, *, quantize: bool = False) -> dict[str, Any]:
     """The role analyzers over one loaded model, for the roles its spec says it serves."""
     model = NeuralModel(directory, base_model, quantize=quantize)
     views = {"sentiment": NeuralSentiment, "topics": NeuralTopics, "stage": NeuralStage}
