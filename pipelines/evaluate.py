@@ -44,6 +44,28 @@ class Row:
     peak_rss_mib: float | None = None
 
 
+def classified(
+    name: str,
+    dataset: str,
+    task: str,
+    gold: Sequence[str],
+    predicted: Sequence[str],
+    labels: Sequence[str],
+    **extra: Any,
+) -> Row:
+    """A row of the usual single-label scores."""
+    return Row(
+        name,
+        dataset,
+        task,
+        len(gold),
+        accuracy(gold, predicted),
+        macro_f1(gold, predicted, labels),
+        f1_per_class(gold, predicted, labels),
+        **extra,
+    )
+
+
 def analyze(pipeline: Any, texts: Sequence[str], batch: int = BATCH) -> tuple[list[DocumentAnalysis], float]:
     started, results = time.perf_counter(), []
     for i in range(0, len(texts), batch):
@@ -86,16 +108,7 @@ def real_data_rows(name: str, pipeline: Any, eval_dir: Path, limit: int | None) 
     polar = [i for i, g in enumerate(gold) if g != "neutral"]
     return [
         polar_rows(name, "amazon-jp-reviews", [r["sentiment"] for r in amazon], amazon_results, amazon_speed),
-        Row(
-            name,
-            "chabsa-sentences",
-            "3-class",
-            len(gold),
-            accuracy(gold, folded),
-            macro_f1(gold, folded, three),
-            f1_per_class(gold, folded, three),
-            per_second=chabsa_speed,
-        ),
+        classified(name, "chabsa-sentences", "3-class", gold, folded, three, per_second=chabsa_speed),
         polar_rows(
             name, "chabsa (pos/neg rows)", [gold[i] for i in polar], [chabsa_results[i] for i in polar], chabsa_speed
         ),
@@ -115,25 +128,23 @@ def corpus_rows(name: str, pipeline: Any, limit: int | None) -> list[Row]:
     stage_pred = [r.stage["predicted"] for r in results]
     three = ["positive", "neutral", "negative"]
     return [
-        Row(
+        classified(
             name,
             "corpus test",
             "document sentiment (4)",
-            len(test),
-            accuracy(gold, predicted),
-            macro_f1(gold, predicted, doc_labels),
-            f1_per_class(gold, predicted, doc_labels),
+            gold,
+            predicted,
+            doc_labels,
             ece=confidence_ece(results, gold, doc_labels),
             per_second=speed,
         ),
-        Row(
+        classified(
             name,
             "corpus test",
             "sentence sentiment (3)",
-            len(sentences),
-            accuracy(sentence_gold, sentence_pred),
-            macro_f1(sentence_gold, sentence_pred, three),
-            f1_per_class(sentence_gold, sentence_pred, three),
+            sentence_gold,
+            sentence_pred,
+            three,
             per_second=sentence_speed,
         ),
         Row(
@@ -201,18 +212,7 @@ def evaluate_peer(name: str, eval_dir: Path, limit: int | None) -> list[dict[str
     results, speed = analyze(pipeline, [i.text for i in test], batch=len(test))
     gold, predicted = [i.sentiment for i in test], [r.sentiment["label"] for r in results]
     labels = ["positive", "neutral", "negative", "mixed"]
-    rows.append(
-        Row(
-            name,
-            "corpus test",
-            "document sentiment (4)",
-            len(test),
-            accuracy(gold, predicted),
-            macro_f1(gold, predicted, labels),
-            f1_per_class(gold, predicted, labels),
-            per_second=speed,
-        )
-    )
+    rows.append(classified(name, "corpus test", "document sentiment (4)", gold, predicted, labels, per_second=speed))
     return [asdict(r) for r in rows]
 
 
