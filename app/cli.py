@@ -23,7 +23,7 @@ from models.registry import ModelOptions, build_pipeline, resolve
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pipeline(analyzer: str | None = None):
+def serving_pipeline(analyzer: str | None = None):
     settings = get_settings()
     options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize)
     name = resolve(analyzer or settings.analyzer, options)
@@ -44,7 +44,7 @@ def worker(args: argparse.Namespace) -> int:
     factory, stop = session_factory(engine), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    pipeline_for, name = pipeline_provider(_pipeline()), worker_name("worker")
+    pipeline_for, name = pipeline_provider(serving_pipeline()), worker_name("worker")
     logging.getLogger("koe").info("worker %s started", name)
     while not stop.is_set():
         ran = jobs.run_pending(session_factory=factory, pipeline_for=pipeline_for, settings=settings, worker=name)
@@ -63,7 +63,7 @@ def db_upgrade(_: argparse.Namespace) -> int:
 
 
 def analyze(args: argparse.Namespace) -> int:
-    result = _pipeline(args.analyzer).analyze([AnalysisInput(args.text)])[0]
+    result = serving_pipeline(args.analyzer).analyze([AnalysisInput(args.text)])[0]
     json.dump(asdict(result), sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0

@@ -74,9 +74,9 @@ def upload_local(args: argparse.Namespace) -> dict[str, Any]:
             encoding=args.encoding,
             sheet=args.sheet,
         ).id
-    from app.cli import _pipeline
+    from app.cli import serving_pipeline
 
-    pipeline_for = pipeline_provider(_pipeline())
+    pipeline_for = pipeline_provider(serving_pipeline())
     runner = threading.Thread(
         target=jobs.run_pending,
         daemon=True,

@@ -99,6 +99,14 @@ def when(moment: datetime | None) -> str | None:
     return moment.time().isoformat() if moment.year == 1900 else moment.isoformat()
 
 
+def parse_when(value: str | None) -> datetime | None:
+    """The inverse of `when`: a stored ISO time, or a bare clock time, back to a datetime."""
+    if not value:
+        return None
+    clock_only = "T" not in value and "-" not in value
+    return datetime.fromisoformat(f"1900-01-01T{value}" if clock_only else value)
+
+
 def render(turns: Sequence[Turn]) -> tuple[str, list[int]]:
     """The transcript as one text (`お客様: …` per line) and the offset of each turn's words in it."""
     parts, offsets, position = [], [], 0

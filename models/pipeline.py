@@ -72,13 +72,14 @@ class AnalysisPipeline:
         )
 
     def analyze(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
-        results = self._analyze_texts(inputs)
+        plain = [i for i, item in enumerate(inputs) if not item.turns]
+        results = dict(zip(plain, self._analyze_texts([inputs[i] for i in plain]), strict=True))
         for i, item in enumerate(inputs):
-            if item.turns:
-                results[i] = self._conversation(item, results[i])
-        return results
+            if item.turns:  # a transcript is read turn by turn, never as one rendered text
+                results[i] = self._conversation(item)
+        return [results[i] for i in range(len(inputs))]
 
-    def _conversation(self, item: AnalysisInput, whole: DocumentAnalysis) -> DocumentAnalysis:
+    def _conversation(self, item: AnalysisInput) -> DocumentAnalysis:
         """Customer turns decide the sentiment, topics and stage; every turn gets its own result."""
         assert item.turns is not None
         _, offsets = conversation.render(item.turns)
@@ -107,8 +108,8 @@ class AnalysisPipeline:
             topics=joined.topics,
             stage=joined.stage,
             explanations=explanations,
-            model_versions=whole.model_versions,
-            warnings=whole.warnings,
+            model_versions=joined.model_versions,
+            warnings=joined.warnings,
             conversation={"turns": turns, **summary},
         )
 

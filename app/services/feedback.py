@@ -7,7 +7,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -28,7 +27,7 @@ from app.schemas.feedback import (
     ItemOutcome,
 )
 from app.services.analysis import analysis_columns, pipeline_version, text_problem
-from models.conversation import Turn, parse_log, render, when
+from models.conversation import Turn, parse_log, parse_when, render, when
 from models.pipeline import AnalysisInput, AnalysisPipeline
 
 # Changing any of these fields changes what the analyzers see, so the item is analyzed again.
@@ -188,15 +187,7 @@ def transcript(item: FeedbackCreate, settings: Settings) -> tuple[str, list[dict
 def turns_of(row: Feedback) -> tuple[Turn, ...] | None:
     if not row.turns:
         return None
-    return tuple(Turn(t["speaker"], t["text"], _moment(t.get("at"))) for t in row.turns)
-
-
-def _moment(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return (
-        datetime.fromisoformat(value) if "T" in value or "-" in value else datetime.fromisoformat(f"1900-01-01T{value}")
-    )
+    return tuple(Turn(t["speaker"], t["text"], parse_when(t.get("at"))) for t in row.turns)
 
 
 def _analyze(pipeline: AnalysisPipeline, rows: list[Feedback]) -> None:

@@ -37,9 +37,9 @@ celery = celery_for(settings.broker_url or "memory://")
 
 @lru_cache(maxsize=1)
 def _runtime():
-    from app.cli import _pipeline
+    from app.cli import serving_pipeline
 
-    return session_factory(engine_for(settings.database_url)), pipeline_provider(_pipeline())
+    return session_factory(engine_for(settings.database_url)), pipeline_provider(serving_pipeline())
 
 
 @celery.task(name="koe.run_job")
