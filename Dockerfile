@@ -2,7 +2,7 @@
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    KOE_DATABASE_URL=sqlite:////app/data/koe.db
+    KOE_DATABASE_URL=sqlite:////app/data/koe.db KOE_AUTH_REQUIRED=true
 
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*

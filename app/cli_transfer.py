@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -42,7 +43,11 @@ def _follow(read_job: Any, job_id: int) -> dict[str, Any]:
 
 
 def upload_remote(args: argparse.Namespace) -> dict[str, Any]:
-    with httpx.Client(base_url=args.server, timeout=300) as client, Path(args.file).open("rb") as handle:
+    headers = {"X-API-Key": args.api_key} if args.api_key else {}
+    with (
+        httpx.Client(base_url=args.server, timeout=300, headers=headers) as client,
+        Path(args.file).open("rb") as handle,
+    ):
         form = {
             "source": args.source,
             **({"mapping": json.dumps(_mapping(args.map), ensure_ascii=False)} if args.map else {}),
@@ -133,6 +138,7 @@ def register(commands: Any) -> None:
     up.add_argument("--encoding", default=None)
     up.add_argument("--sheet", default=None)
     up.add_argument("--server", default=None, help="a running koe, e.g. http://127.0.0.1:8000 (default: local DB)")
+    up.add_argument("--api-key", default=os.environ.get("KOE_API_KEY"), help="with --server (default: $KOE_API_KEY)")
     up.set_defaults(handler=upload)
     out = commands.add_parser("export", help="write stored feedback with its analysis")
     out.add_argument("--format", choices=["csv", "xlsx", "jsonl"], default="csv")

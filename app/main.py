@@ -6,15 +6,22 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
 from app.api import errors
+from app.api.deps import ReadScope
 from app.api.limits import BodySizeLimit
-from app.api.routes import analytics, analyze, feedback, jobs, taxonomy, uploads
+from app.api.observability import RequestContext
+from app.api.ratelimit import build_buckets, rate_limit
+from app.api.routes import analytics, analyze, feedback, jobs, privacy, taxonomy, uploads
+from app.api.routes import dashboard as dashboard_routes
 from app.api.routes import health as health_routes
+from app.api.routes import keys as keys_routes
+from app.api.routes import metrics as metrics_routes
 from app.api.routes import models as models_routes
 from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
 from app.db.session import engine_for, session_factory
 from app.services import health
 from app.workers.embedded import EmbeddedWorker
@@ -28,7 +35,7 @@ Errors are RFC 9457 `application/problem+json`."""
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.getLogger("koe").setLevel(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,14 +56,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.worker.stop()
 
     app = FastAPI(title="koe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.dependency_overrides[get_settings] = lambda: settings  # request dependencies see these settings too
     app.state.engine = engine_for(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
+    app.state.rate_limiter = build_buckets(settings)
     errors.install(app)
-    for module in (analyze, feedback, uploads, jobs, analytics, taxonomy, models_routes, health_routes):
-        app.include_router(module.router)
+    # Every /v1 route needs a caller (a key, when auth is required) and is rate limited; each route adds its scope.
+    guarded = [Depends(rate_limit)]
+    for module in (analyze, feedback, uploads, jobs, taxonomy, models_routes, keys_routes, privacy):
+        app.include_router(module.router, dependencies=guarded, responses=errors.V1_PROBLEMS)
+    app.include_router(analytics.router, dependencies=[*guarded, ReadScope], responses=errors.V1_PROBLEMS)
+    app.include_router(health_routes.router)
+    app.include_router(metrics_routes.router)  # open like /healthz: no key, no rate limit
+    app.include_router(dashboard_routes.router)
+    app.mount("/static", dashboard_routes.static_files(), name="static")
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, path_limits={"/v1/uploads": settings.max_upload_bytes + 65536}
     )
+    app.add_middleware(RequestContext)  # added last, so outermost: it sees (and times) every answer, 413s included
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -14,6 +14,7 @@ from models.conversation import Turn
 from models.document import Document, prepare
 from models.journey import DEFAULT_TOUCHPOINT_STAGES
 from models.taxonomy import Taxonomy
+from models.terms import document_terms
 
 _JAPANESE = regex.compile(r"[\p{Hiragana}\p{Katakana}\p{Han}]")
 _LETTER = regex.compile(r"\p{L}")
@@ -39,6 +40,7 @@ class DocumentAnalysis:
     model_versions: dict[str, str]
     warnings: list[dict[str, str]] = field(default_factory=list)
     conversation: dict[str, Any] | None = None  # per-turn results and the transcript's summary
+    terms: list[str] = field(default_factory=list)  # for keyword analytics (models.terms)
 
 
 class AnalysisPipeline:
@@ -111,6 +113,7 @@ class AnalysisPipeline:
             model_versions=joined.model_versions,
             warnings=joined.warnings,
             conversation={"turns": turns, **summary},
+            terms=joined.terms,
         )
 
     def _analyze_texts(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
@@ -132,6 +135,7 @@ class AnalysisPipeline:
             explanations=[_explain(doc, role, e) for role, res in r.items() for e in res.document.evidence],
             model_versions=self.model_versions,
             warnings=_warnings(doc),
+            terms=document_terms(doc),
         )
 
     def _stage(self, item: AnalysisInput, predicted: Labelled) -> dict[str, Any]:

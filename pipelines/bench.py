@@ -2,7 +2,11 @@
 
 python -m pipelines.bench pipeline   # docs/s of the analysis pipeline on 10,000 review-length texts
 python -m pipelines.bench api        # p50/p95 latency of POST /v1/feedback with one item (real server)
-python -m pipelines.bench            # both
+python -m pipelines.bench ingest --rows N --database-url URL   # end-to-end upload → stored rows/s
+python -m pipelines.bench analytics --rows 1000000 --database-url postgresql+psycopg://…/koe_bench
+                                     # p50/p95 of every analytics endpoint on a seeded table
+python -m pipelines.bench load       # open-loop load on uvicorn --workers 2, SQLite and PostgreSQL (--help)
+python -m pipelines.bench            # pipeline and api
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import httpx
 
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import build_pipeline
+from pipelines import bench_analytics, bench_load
 from pipelines.common import EVAL_DIR, ROOT, read_jsonl, table
 
 CHUNK = 256
@@ -159,12 +164,18 @@ def bench_ingest(database_url: str, rows: int, workers: int) -> list[object]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["load"]:
+        return bench_load.main(argv[1:])  # its own options: python -m pipelines.bench load --help
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", choices=["pipeline", "api", "ingest", "all"], default="all")
+    parser.add_argument(
+        "what", nargs="?", choices=["pipeline", "api", "ingest", "analytics", "load", "all"], default="all"
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated upload (ingest)")
     parser.add_argument("--analyzer", default="rules")
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=20, help="calls per analytics endpoint")
     parser.add_argument(
         "--database-url",
         action="append",
@@ -180,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             urls = args.database_url or [f"sqlite:///{Path(tmp) / 'ingest.db'}"]
             rows = [bench_ingest(url, args.rows, 1) for url in urls]
         print(table(["database", "rows", "workers", "seconds", "rows/s", "peak RSS MiB"], rows))
+    if args.what == "analytics":
+        for url in args.database_url or [f"sqlite:///{ROOT / 'data' / 'bench' / 'analytics.db'}"]:
+            stored, rows = bench_analytics.run(url, args.rows, args.repeat)
+            print(f"{url.split(':', 1)[0]}: {stored:,} stored items, one-year range, rotating filters")
+            print(table(["endpoint", "calls", "p50 ms", "p95 ms", "max ms"], rows), "\n")
     if args.what in ("api", "all"):
         with tempfile.TemporaryDirectory() as tmp:
             urls = args.database_url or [f"sqlite:///{Path(tmp) / 'bench.db'}"]

@@ -90,8 +90,12 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
 def settings(migrated_engine: Engine) -> Settings:
     # The API tests are about the service, not the model: the fast rule analyzers serve them.
     # Jobs are driven by the tests themselves (see tests/api/test_jobs.py), not by a background thread.
+    # No API key needed (on both databases): tests/api/test_auth.py and test_tenants.py turn auth on.
     return Settings(
-        database_url=migrated_engine.url.render_as_string(hide_password=False), analyzer="rules", embedded_worker=False
+        database_url=migrated_engine.url.render_as_string(hide_password=False),
+        analyzer="rules",
+        embedded_worker=False,
+        auth_required=False,
     )
 
 

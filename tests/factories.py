@@ -5,6 +5,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from app.services import keys
+
 _ids = itertools.count(1)
 
 REVIEW_NEGATIVE = "注文から1週間たっても届きません。問い合わせても返信がなく、本当に困っています😡"
@@ -24,3 +28,9 @@ def item(text: str | None = REVIEW_NEGATIVE, **fields: Any) -> dict[str, Any]:
     """A POST /v1/feedback item with a unique external id unless one is given (text=None: no text field)."""
     base = {"source": "test_reviews", "external_id": f"ext-{next(_ids)}", "channel": "review"}
     return {**base, **({"text": text} if text is not None else {}), **fields}
+
+
+def api_key(session: Session, tenant: str = "default", *scopes: str, name: str = "テスト用キー") -> dict[str, str]:
+    """Authorization headers of a new API key of `tenant` (scopes default to ingest + read)."""
+    _, token = keys.create(session=session, tenant_id=tenant, name=name, scopes=list(scopes or ("ingest", "read")))
+    return {"Authorization": f"Bearer {token}"}

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.main import create_app
 from tests.conftest import ROOT
 
 
@@ -36,3 +40,35 @@ def test_upload_then_export_cp932(tmp_path: Path) -> None:
     exported = (tmp_path / "out.csv").read_bytes().decode("cp932")
     assert "最悪でした" in exported and "とても良かったです" in exported
     assert "positive" in exported and "negative" in exported
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'koe.db'}"
+    env = {**os.environ, "KOE_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    assert koe("db", "upgrade", env=env, cwd=ROOT).returncode == 0
+    args = ["keys", "create", "--tenant", "acme", "--scopes", "ingest,read", "--name", "店舗連携"]
+    created = koe(*args, env=env, cwd=ROOT)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("koe_") and " " not in token
+
+    listed = koe("keys", "list", "--tenant", "acme", env=env, cwd=ROOT).stdout
+    assert "acme" in listed and "ingest,read" in listed and "店舗連携" in listed and token not in listed
+    with TestClient(create_app(Settings(database_url=url, analyzer="rules", auth_required=True))) as client:
+        assert client.get("/v1/feedback", headers={"X-API-Key": token}).status_code == 200
+        assert koe("keys", "revoke", listed.split("\t")[0], env=env, cwd=ROOT).returncode == 0
+        assert client.get("/v1/feedback", headers={"X-API-Key": token}).status_code == 401
+    bad = koe("keys", "create", "--tenant", "acme", "--scopes", "root", env=env, cwd=ROOT)
+    assert bad.returncode != 0 and "scopes" in bad.stderr
+
+
+def test_rollup_rebuild_recounts_stored_items(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'koe.db'}"
+    env = {**os.environ, "KOE_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    assert koe("db", "upgrade", env=env, cwd=ROOT).returncode == 0
+    with TestClient(create_app(Settings(database_url=url, analyzer="rules", embedded_worker=False))) as client:
+        items = [{"source": "s", "external_id": str(i), "channel": "review", "text": "配送が遅い。"} for i in range(3)]
+        assert client.post("/v1/feedback", json={"items": items}).status_code == 201
+    rebuilt = koe("rollup", "rebuild", env=env, cwd=ROOT)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "from 3 items (calendar Asia/Tokyo)" in rebuilt.stdout

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
-from app.core.errors import FieldError, Invalid
+from app.core.errors import FieldError, Forbidden, Invalid, Unauthorized
 from app.core.time import to_utc
 from app.db.repositories.filters import FeedbackFilter
+from app.schemas.keys import Scope
+from app.services import keys as keys_service
 from app.services import taxonomy as taxonomy_service
+from app.services.keys import Principal
 from models.journey import stage_id
 from models.pipeline import AnalysisPipeline
 
@@ -23,18 +27,59 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_tenant(settings: Annotated[Settings, Depends(get_settings)]) -> str:
-    # One tenant until API keys arrive; every query already goes through this value.
-    return settings.default_tenant
-
-
 def get_base_pipeline(request: Request) -> AnalysisPipeline:
     return request.app.state.pipeline
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer koe_…`")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or the API key in X-API-Key")
+
+
+def get_principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Principal:
+    """The caller: its key's tenant and scopes; without a key, the default tenant when auth is not required."""
+    token = credentials.credentials if credentials else api_key
+    if not token:
+        if settings.requires_auth:
+            raise Unauthorized("an API key is required (Authorization: Bearer, or X-API-Key)", code="missing_api_key")
+        return keys_service.anonymous(settings.default_tenant)
+    principal = keys_service.authenticate(session=session, token=token)
+    if principal is None:
+        raise Unauthorized("the API key is invalid or revoked", code="invalid_api_key")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_tenant(principal: PrincipalDep) -> str:
+    return principal.tenant_id
+
+
 TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+def require_scope(scope: Scope) -> Callable[[Principal], Principal]:
+    """A dependency that lets the request through only when its key has `scope` (or admin)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.allows(scope):
+            raise Forbidden(f"this API key lacks the {scope!r} scope", code="insufficient_scope")
+        return principal
+
+    return check
+
+
+IngestScope = Depends(require_scope("ingest"))
+ReadScope = Depends(require_scope("read"))
+AdminScope = Depends(require_scope("admin"))
 
 
 def get_pipeline(
@@ -44,6 +89,9 @@ def get_pipeline(
 
 
 PipelineDep = Annotated[AnalysisPipeline, Depends(get_pipeline)]
+
+
+ScoreBound = Annotated[int | None, Query(ge=0, le=10)]
 
 
 def get_filter(
@@ -57,17 +105,41 @@ def get_filter(
     written_from: Annotated[datetime | None, Query(alias="from", description="written_at ≥ this")] = None,
     written_to: Annotated[datetime | None, Query(alias="to", description="written_at < this")] = None,
     meta: Annotated[list[str], Query(description="metadata filter key=value, repeatable")] = [],  # noqa: B006
+    nps_min: ScoreBound = None,
+    nps_max: ScoreBound = None,
+    csat_min: ScoreBound = None,
+    csat_max: ScoreBound = None,
+    ces_min: ScoreBound = None,
+    ces_max: ScoreBound = None,
 ) -> FeedbackFilter:
+    return make_filter(settings, **{k: v for k, v in locals().items() if k != "settings"})
+
+
+def make_filter(
+    settings: Settings,
+    *,
+    written_from: datetime | None = None,
+    written_to: datetime | None = None,
+    stage: str | None = None,
+    meta: list[str] | None = None,
+    nps_min: int | None = None,
+    nps_max: int | None = None,
+    csat_min: int | None = None,
+    csat_max: int | None = None,
+    ces_min: int | None = None,
+    ces_max: int | None = None,
+    **columns: str | None,
+) -> FeedbackFilter:
+    """The one way a filter is made, from query parameters or from a request body (compare)."""
     return FeedbackFilter(
-        source=source,
-        channel=channel,
+        **columns,
         stage=_stage(stage),
-        topic=topic,
-        sentiment=sentiment,
-        segment=segment,
         written_from=to_utc(written_from, settings.timezone) if written_from else None,
         written_to=to_utc(written_to, settings.timezone) if written_to else None,
-        metadata=_metadata(meta),
+        metadata=_metadata(meta or []),
+        nps=(nps_min, nps_max),
+        csat=(csat_min, csat_max),
+        ces=(ces_min, ces_max),
     )
 
 

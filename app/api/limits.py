@@ -6,6 +6,9 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core import metrics
+from app.core.logging import request_id
+
 
 def _too_large(limit: int) -> bytes:
     return json.dumps(
@@ -15,6 +18,7 @@ def _too_large(limit: int) -> bytes:
             "status": 413,
             "detail": f"the request body is larger than {limit:,} bytes",
             "code": "payload_too_large",
+            "request_id": request_id.get(),
         }
     ).encode()
 
@@ -62,6 +66,7 @@ class BodySizeLimit:
     @staticmethod
     async def _reject(send: Send, limit: int) -> None:
         body = _too_large(limit)
+        metrics.problem("payload_too_large", 413)
         headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

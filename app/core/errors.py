@@ -23,6 +23,7 @@ class DomainError(Exception):
     code: str = "error"
     status: int = 400
     title: str = "Bad request"
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.detail
@@ -46,3 +47,26 @@ class PayloadTooLarge(DomainError):
 class Unavailable(DomainError):
     def __init__(self, detail: str, code: str = "unavailable") -> None:
         super().__init__(detail, code=code, status=503, title="Service unavailable")
+
+
+class Unauthorized(DomainError):
+    def __init__(self, detail: str, code: str = "unauthorized") -> None:
+        # RFC 6750 §3: a 401 names the scheme; error="invalid_token" when a key was sent but not accepted.
+        challenge = 'Bearer error="invalid_token"' if code == "invalid_api_key" else "Bearer"
+        super().__init__(detail, code=code, status=401, title="Unauthorized", headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(DomainError):
+    def __init__(self, detail: str, code: str = "forbidden") -> None:
+        super().__init__(detail, code=code, status=403, title="Forbidden")
+
+
+class RateLimited(DomainError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many requests; retry in {retry_after} s",
+            code="rate_limited",
+            status=429,
+            title="Too many requests",
+            headers={"Retry-After": str(retry_after)},
+        )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
@@ -72,6 +72,7 @@ class Analysis(Base):
     explanations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-turn results and summary
+    terms: Mapped[list[str] | None] = mapped_column(JSONType)  # keyword-analytics terms; null if scored before 0005
 
     feedback: Mapped[Feedback] = relationship(back_populates="analyses")
     topics: Mapped[list[AnalysisTopic]] = relationship(
@@ -154,3 +155,53 @@ class JobError(Base):
     row_number: Mapped[int] = mapped_column(BigId)
     column: Mapped[str | None] = mapped_column(String(256))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """A tenant's API key: only the SHA-256 of the secret is stored; `prefix` finds the row and names it in lists."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (Index("ix_api_key_tenant", "tenant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DailyRollup(Base):
+    """Tallies per local day and dimension (app.db.repositories.rollup keeps it exact on every write).
+    Rows with topic "" count items; rows with a topic count items with that topic."""
+
+    __tablename__ = "daily_rollup"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(128), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sentiment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    nps_n: Mapped[int] = mapped_column(Integer, default=0)
+    promoters: Mapped[int] = mapped_column(Integer, default=0)
+    detractors: Mapped[int] = mapped_column(Integer, default=0)
+    csat_n: Mapped[int] = mapped_column(Integer, default=0)
+    csat_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    ces_n: Mapped[int] = mapped_column(Integer, default=0)
+    ces_sum: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TenantSetting(Base):
+    """Per-tenant overrides of deployment settings (a row only for tenants that override something)."""
+
+    __tablename__ = "tenant_setting"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pii_redaction: Mapped[str | None] = mapped_column(String(8))  # off / mask / hash; null = KOE_PII_REDACTION
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from app.core import metrics
 from app.core.config import Settings
 from app.schemas.analysis import AnalyzedDocument, AnalyzeDocument, AnalyzeResponse, DocumentError
 from models.pipeline import AnalysisInput, AnalysisPipeline, DocumentAnalysis
@@ -24,9 +25,14 @@ def text_problem(text: str, *, settings: Settings) -> tuple[str, str] | None:
 
 
 def analyze_documents(
-    *, pipeline: AnalysisPipeline, documents: Sequence[AnalyzeDocument], settings: Settings
+    *,
+    pipeline: AnalysisPipeline,
+    documents: Sequence[AnalyzeDocument],
+    settings: Settings,
+    redact: Callable[[str], str] = str,
 ) -> AnalyzeResponse:
-    """Analyze what is valid; every invalid document gets its own error and the rest are still answered."""
+    """Analyze what is valid; every invalid document gets its own error and the rest are still answered.
+    `redact` removes PII first, so that no sentence, explanation or offset in the answer reveals it."""
     errors, valid = [], []
     for index, doc in enumerate(documents):
         problem = text_problem(doc.text, settings=settings)
@@ -34,7 +40,8 @@ def analyze_documents(
             errors.append(DocumentError(id=doc.id, index=index, code=problem[0], message=problem[1]))
         else:
             valid.append((index, doc))
-    results = pipeline.analyze([AnalysisInput(d.text, d.stage, d.touchpoint) for _, d in valid])
+    results = pipeline.analyze([AnalysisInput(redact(d.text), d.stage, d.touchpoint) for _, d in valid])
+    metrics.analyzed(len(results))
     answered = [AnalyzedDocument(id=d.id, index=i, **as_dict(r)) for (i, d), r in zip(valid, results, strict=True)]
     return AnalyzeResponse(documents=answered, errors=errors, model_versions=pipeline.model_versions)
 
@@ -71,4 +78,5 @@ def analysis_columns(result: DocumentAnalysis) -> dict[str, Any]:
         "explanations": result.explanations,
         "warnings": result.warnings,
         "conversation": result.conversation,
+        "terms": result.terms,
     }

@@ -1,118 +1,209 @@
-"""Analyst aggregates: journey stage × topic × sentiment and NPS / CSAT / CES, from stored rows."""
+"""Analyst aggregates from stored rows: journey stage × topic × sentiment, NPS / CSAT / CES, trends, compare."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.core.time import next_period
 from app.db.repositories import analytics as repo
+from app.db.repositories.analytics import Calendar
 from app.db.repositories.filters import FeedbackFilter
 from app.schemas.analytics import (
     CesPublic,
+    ComparePublic,
+    CompareSide,
     CsatPublic,
     JourneyPublic,
-    NpsPublic,
+    PointChange,
     ScoreGroup,
     ScoresPublic,
     StageCell,
     StageTopicCell,
     TopicCell,
+    TopicDifference,
+    TrendPoint,
+    TrendSeries,
+    TrendsPublic,
 )
 from app.services import stats
+from app.services.aggregates import (
+    EMPTY_TALLY,
+    NO_STAGE_LABEL,
+    delta,
+    nps_of,
+    percent,
+    scaled,
+    sentiment_cell,
+    stage_order,
+    topic_names,
+)
+from app.services.keywords import characteristic_terms
+from app.services.signals import pain_points
 from models.journey import STAGES
-from models.taxonomy import default_taxonomy
-
-SENTIMENTS = ("positive", "neutral", "negative", "mixed")
-NPS_INDICATIVE_BELOW = 400  # below this an NPS is indicative only (its 95 % interval spans ±5–10 points)
-NO_STAGE_LABEL = "未分類"
-
-
-def _sentiment_cell(counts: dict[str, int]) -> dict[str, Any]:
-    n = sum(counts.values())
-    shares = {s: round(counts.get(s, 0) / n, 4) if n else 0.0 for s in SENTIMENTS}
-    net = round(shares["positive"] - shares["negative"], 4) if n else None
-    return {
-        "n": n,
-        **{s: counts.get(s, 0) for s in SENTIMENTS},
-        "shares": shares,
-        "share_intervals": {s: stats.wilson(counts.get(s, 0), n) for s in SENTIMENTS} if n else {},
-        "net_sentiment": net,
-        "net_sentiment_interval": stats.difference_interval(counts.get("positive", 0), counts.get("negative", 0), n),
-        "low_n": n < stats.LOW_N,
-    }
-
-
-def _stage_key(stage: str | None) -> int:
-    return list(STAGES).index(stage) if stage in STAGES else len(STAGES)
 
 
 def journey(*, session: Session, tenant_id: str, f: FeedbackFilter) -> JourneyPublic:
-    by_stage: dict[str | None, dict[str, int]] = defaultdict(dict)
-    for stage, sentiment, n in repo.stage_sentiment_counts(session, tenant_id=tenant_id, f=f):
-        by_stage[stage][sentiment] = n
-    by_cell: dict[tuple[str | None, str], dict[str, int]] = defaultdict(dict)
-    by_topic: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for stage, topic, sentiment, n in repo.stage_topic_sentiment_counts(session, tenant_id=tenant_id, f=f):
-        by_cell[(stage, topic)][sentiment] = n
-        by_topic[topic][sentiment] += n
-    names = default_taxonomy().labels() | repo.topic_names(session, tenant_id=tenant_id)
+    names = topic_names(session, tenant_id)
+    by_stage = repo.tallies(session, tenant_id=tenant_id, f=f, by=["stage"])
+    by_topic = repo.tallies(session, tenant_id=tenant_id, f=f, by=["topic"])
+    by_cell = repo.tallies(session, tenant_id=tenant_id, f=f, by=["stage", "topic"])
     stages = [
-        StageCell(stage=s, label=STAGES.get(s or "", NO_STAGE_LABEL), **_sentiment_cell(c))
-        for s, c in sorted(by_stage.items(), key=lambda kv: _stage_key(kv[0]))
+        StageCell(stage=r["stage"], label=STAGES.get(r["stage"] or "", NO_STAGE_LABEL), **sentiment_cell(r))
+        for r in sorted(by_stage, key=lambda r: stage_order(r["stage"]))
     ]
-    topics = sorted(
-        (TopicCell(topic=t, name=names.get(t, t), **_sentiment_cell(c)) for t, c in by_topic.items()),
-        key=lambda cell: -cell.n,
-    )
+    topics = [
+        TopicCell(topic=r["topic"], name=names.get(r["topic"], r["topic"]), **sentiment_cell(r))
+        for r in sorted(by_topic, key=lambda r: (-r["n"], r["topic"]))
+    ]
     cells = [
-        StageTopicCell(stage=s, topic=t, **_sentiment_cell(c))
-        for (s, t), c in sorted(by_cell.items(), key=lambda kv: (_stage_key(kv[0][0]), kv[0][1]))
+        StageTopicCell(stage=r["stage"], topic=r["topic"], **sentiment_cell(r))
+        for r in sorted(by_cell, key=lambda r: (stage_order(r["stage"]), r["topic"]))
     ]
     return JourneyPublic(n=sum(c.n for c in stages), stages=stages, topics=topics, cells=cells)
 
 
-def _scaled(interval: tuple[float, float] | None) -> tuple[float, float] | None:
-    return (round(100 * interval[0], 2), round(100 * interval[1], 2)) if interval else None
-
-
-def _percent(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 2) if whole else None
-
-
-def _score_group(row: dict[str, Any]) -> ScoreGroup:
-    nps_n, promoters, detractors = row["nps_n"], row["promoters"] or 0, row["detractors"] or 0
-    nps_score = round(100.0 * (promoters - detractors) / nps_n, 2) if nps_n else None
-    csat_satisfied = row["csat_satisfied"] or 0
-    ces_mean = round(float(row["ces_mean"]), 3) if row["ces_mean"] is not None else None
+def score_group(row: dict[str, Any], group: str | None = None) -> ScoreGroup:
     return ScoreGroup(
-        group=row.get("group"),
+        group=group,
         n=row["n"],
-        nps=NpsPublic(
-            n=nps_n,
-            promoters=promoters,
-            passives=nps_n - promoters - detractors,
-            detractors=detractors,
-            score=nps_score,
-            interval=_scaled(stats.difference_interval(promoters, detractors, nps_n)),
-            indicative=nps_n < NPS_INDICATIVE_BELOW,
-        ),
+        nps=nps_of(row),
         csat=CsatPublic(
             n=row["csat_n"],
-            satisfied=csat_satisfied,
-            score=_percent(csat_satisfied, row["csat_n"]),
-            interval=_scaled(stats.wilson(csat_satisfied, row["csat_n"])),
+            satisfied=row["csat_satisfied"],
+            score=percent(row["csat_satisfied"], row["csat_n"]),
+            interval=scaled(stats.wilson(row["csat_satisfied"], row["csat_n"])),
         ),
-        ces=CesPublic(n=row["ces_n"], mean=ces_mean),
+        ces=CesPublic(n=row["ces_n"], mean=round(row["ces_sum"] / row["ces_n"], 3) if row["ces_n"] else None),
     )
 
 
-def scores(*, session: Session, tenant_id: str, f: FeedbackFilter) -> ScoresPublic:
-    def groups(by: str | None) -> list[ScoreGroup]:
-        return [_score_group(r) for r in repo.score_summary(session, tenant_id=tenant_id, f=f, by=by)]
+def _overall(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    # An aggregate without GROUP BY always returns one row, even over no items.
+    return rows[0]
 
-    by_stage = sorted(groups("stage"), key=lambda g: _stage_key(g.group))
-    by_channel = sorted(groups("channel"), key=lambda g: -g.n)
-    by_segment = sorted(groups("segment"), key=lambda g: -g.n)
-    return ScoresPublic(overall=groups(None)[0], by_stage=by_stage, by_channel=by_channel, by_segment=by_segment)
+
+def scores(*, session: Session, tenant_id: str, f: FeedbackFilter) -> ScoresPublic:
+    def groups(by: str) -> list[ScoreGroup]:
+        return [score_group(r, r[by]) for r in repo.tallies(session, tenant_id=tenant_id, f=f, by=[by])]
+
+    return ScoresPublic(
+        overall=score_group(_overall(repo.tallies(session, tenant_id=tenant_id, f=f))),
+        by_stage=sorted(groups("stage"), key=lambda g: stage_order(g.group)),
+        by_channel=sorted(groups("channel"), key=lambda g: -g.n),
+        by_segment=sorted(groups("segment"), key=lambda g: -g.n),
+    )
+
+
+def trends(
+    *, session: Session, tenant_id: str, f: FeedbackFilter, interval: str, timezone: str, by: str | None
+) -> TrendsPublic:
+    """Buckets from the first to the last period with data; empty periods in between are shown with n = 0."""
+    calendar = Calendar(interval, timezone)
+    rows = repo.tallies(session, tenant_id=tenant_id, f=f, by=["period", *([by] if by else [])], calendar=calendar)
+    by_key: dict[str | None, dict[date, dict[str, Any]]] = defaultdict(dict)
+    for row in rows:
+        by_key[row[by] if by else None][date.fromisoformat(row["period"])] = row
+    periods = _periods([d for series in by_key.values() for d in series], interval)
+    names = topic_names(session, tenant_id) if by == "topic" else dict(STAGES)
+    keys = sorted(by_key, key=lambda k: stage_order(k) if by == "stage" else -sum(r["n"] for r in by_key[k].values()))
+    series = [
+        TrendSeries(
+            key=key,
+            name=names.get(key, key) if key else ("全体" if by is None else NO_STAGE_LABEL),
+            points=_points(by_key[key], periods),
+        )
+        for key in keys
+    ]
+    return TrendsPublic(interval=interval, timezone=timezone, by=by, series=series)
+
+
+def _periods(starts: Iterable[date], interval: str) -> list[date]:
+    present = sorted(set(starts))
+    if not present:
+        return []
+    periods, current = [], present[0]
+    while current <= present[-1]:
+        periods.append(current)
+        current = next_period(current, interval)
+    return periods
+
+
+def _points(rows: dict[date, dict[str, Any]], periods: list[date]) -> list[TrendPoint]:
+    points: list[TrendPoint] = []
+    for period in periods:
+        row = rows.get(period, EMPTY_TALLY)
+        cell, nps = sentiment_cell(row), nps_of(row)
+        change = None
+        if points:
+            before = points[-1]
+            change = PointChange(
+                n=cell["n"] - before.n,
+                net_sentiment=delta(cell["net_sentiment"], before.net_sentiment),
+                nps=delta(nps.score, before.nps.score),
+            )
+        points.append(TrendPoint(period=period, nps=nps, change=change, **cell))
+    return points
+
+
+def compare(
+    *, session: Session, tenant_id: str, a: FeedbackFilter, b: FeedbackFilter, labels: tuple[str, str]
+) -> ComparePublic:
+    """Two segments or periods side by side, with the differences that matter and their intervals."""
+    sides = [
+        CompareSide(
+            label=label,
+            scores=score_group(_overall(repo.tallies(session, tenant_id=tenant_id, f=f))),
+            journey=journey(session=session, tenant_id=tenant_id, f=f),
+            pain_points=pain_points(session=session, tenant_id=tenant_id, f=f, limit=5).items,
+        )
+        for label, f in zip(labels, (a, b), strict=True)
+    ]
+    nps_a, nps_b = sides[0].scores.nps, sides[1].scores.nps
+    return ComparePublic(
+        a=sides[0],
+        b=sides[1],
+        nps_difference=delta(nps_a.score, nps_b.score),
+        nps_difference_interval=scaled(
+            stats.nps_difference_interval(
+                (nps_a.promoters, nps_a.detractors, nps_a.n), (nps_b.promoters, nps_b.detractors, nps_b.n)
+            )
+        ),
+        net_sentiment_difference=delta(_net(sides[0]), _net(sides[1])),
+        topics=_topic_differences(sides[0], sides[1]),
+        terms=characteristic_terms(session=session, tenant_id=tenant_id, segment=a, against=b),
+    )
+
+
+def _net(side: CompareSide) -> float | None:
+    positive = sum(s.positive for s in side.journey.stages)
+    negative = sum(s.negative for s in side.journey.stages)
+    return round((positive - negative) / side.journey.n, 4) if side.journey.n else None
+
+
+def _topic_differences(a: CompareSide, b: CompareSide) -> list[TopicDifference]:
+    topics_a = {t.topic: t for t in a.journey.topics}
+    topics_b = {t.topic: t for t in b.journey.topics}
+    rows = []
+    for topic in sorted(topics_a.keys() | topics_b.keys()):
+        x_a = topics_a[topic].n if topic in topics_a else 0
+        x_b = topics_b[topic].n if topic in topics_b else 0
+        n_a, n_b = a.journey.n, b.journey.n
+        name = (topics_a.get(topic) or topics_b[topic]).name
+        share_a = round(x_a / n_a, 4) if n_a else None
+        share_b = round(x_b / n_b, 4) if n_b else None
+        rows.append(
+            TopicDifference(
+                topic=topic,
+                name=name,
+                share_a=share_a,
+                share_b=share_b,
+                difference=delta(share_a, share_b),
+                difference_interval=stats.proportion_difference_interval(x_a, n_a, x_b, n_b),
+            )
+        )
+    return sorted(rows, key=lambda r: -abs(r.difference or 0.0))

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook
@@ -55,11 +55,20 @@ codecs.register_error("koe-geta", _geta)
 
 
 def rows(session: Session, *, tenant_id: str, f: FeedbackFilter) -> Iterator[dict[str, Any]]:
-    before: int | None = None
-    while page := repo.list_page(session, tenant_id=tenant_id, f=f, limit=PAGE, before_id=before):
+    """Matching items page by page. The first page is read now: a database that is down then answers 503 before
+    a streamed response has started, instead of a 200 cut short."""
+    first = repo.list_page(session, tenant_id=tenant_id, f=f, limit=PAGE, before_id=None)
+    return _pages(session, first, tenant_id=tenant_id, f=f)
+
+
+def _pages(
+    session: Session, page: Sequence[Feedback], *, tenant_id: str, f: FeedbackFilter
+) -> Iterator[dict[str, Any]]:
+    while page:
         yield from (_flat(row) for row in page)
         before = page[-1].id
         session.expunge_all()  # keep memory flat across pages
+        page = repo.list_page(session, tenant_id=tenant_id, f=f, limit=PAGE, before_id=before)
 
 
 def _flat(row: Feedback) -> dict[str, Any]:
@@ -95,9 +104,9 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def csv_stream(records: Iterator[dict[str, Any]], encoding: str) -> Iterator[bytes]:
+def csv_stream(records: Iterator[dict[str, Any]], encoding: str, columns: Sequence[str] = COLUMNS) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     prefix = "\ufeff" if encoding == "utf-8" else ""  # Excel reads UTF-8 only with a BOM
     for i, record in enumerate(records, start=1):

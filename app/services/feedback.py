@@ -5,18 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import FieldError, Invalid, NotFound
 from app.core.time import to_utc
 from app.db.base import utcnow
 from app.db.repositories import feedback as repo
 from app.db.repositories.filters import FeedbackFilter
+from app.db.repositories.rollup import RollupDelta
 from app.db.tables import Analysis, Feedback
 from app.schemas.analysis import AnalysisPublic
 from app.schemas.feedback import (
@@ -26,6 +28,7 @@ from app.schemas.feedback import (
     FeedbacksPublic,
     ItemOutcome,
 )
+from app.services import privacy
 from app.services.analysis import analysis_columns, pipeline_version, text_problem
 from models.conversation import Turn, parse_log, parse_when, render, when
 from models.pipeline import AnalysisInput, AnalysisPipeline
@@ -77,10 +80,17 @@ def upsert(
     distinct (source, external_id) keys (see `distinct_key_runs`)."""
     plan = _plan(session, tenant_id, items)
     changed = [p for p in plan if p.row is None or p.row.content_hash != p.content_hash]
-    rows = {p.index: _apply(p, tenant_id, settings) for p in changed}
+    rollup = RollupDelta()
+    for p in changed:
+        if p.row is not None:
+            rollup.remove(p.row, repo.current_analysis(p.row))
+    redact = privacy.redactor(session, tenant_id=tenant_id, settings=settings)
+    rows = {p.index: _apply(p, tenant_id, settings, redact) for p in changed}
     _analyze(pipeline, [rows[p.index] for p in changed if _needs_analysis(p, rows[p.index])])
     for row in rows.values():
         repo.add(session, row)
+        rollup.add(row, repo.current_analysis(row))
+    rollup.apply(session)
     session.flush()  # ids for the outcomes, and the next run's lookups see these rows
     return [_outcome(p, rows.get(p.index)) for p in plan]
 
@@ -141,11 +151,11 @@ def _plan(session: Session, tenant_id: str, items: Sequence[FeedbackCreate]) -> 
     return plan
 
 
-def _apply(p: _Planned, tenant_id: str, settings: Settings) -> Feedback:
+def _apply(p: _Planned, tenant_id: str, settings: Settings, redact: Callable[[str], str]) -> Feedback:
     row = p.row or Feedback(tenant_id=tenant_id, received_at=utcnow())
     item = p.item
     row.source, row.external_id, row.channel = item.source, item.external_id, item.channel
-    row.text, row.turns = transcript(item, settings)
+    row.text, row.turns = redacted(*transcript(item, settings), redact)
     row.written_at = to_utc(item.written_at, settings.timezone) if item.written_at else (row.written_at or utcnow())
     row.nps, row.csat, row.ces = item.nps, item.csat, item.ces
     row.touchpoint, row.stage_given = item.touchpoint, item.stage
@@ -168,9 +178,25 @@ def rescore(*, session: Session, pipeline: AnalysisPipeline, tenant_id: str, ids
     version = pipeline_version(pipeline.model_versions)
     rows = repo.with_analyses(session, tenant_id=tenant_id, ids=ids)
     stale = [r for r in rows if (a := repo.current_analysis(r)) is None or a.pipeline_version != version]
+    rollup = RollupDelta()
+    for row in stale:
+        rollup.remove(row, repo.current_analysis(row))
     _analyze(pipeline, stale)
+    for row in stale:
+        rollup.add(row, repo.current_analysis(row))
+    rollup.apply(session)
     session.flush()
     return len(stale), len(rows) - len(stale)
+
+
+def redacted(
+    text: str, turns: list[dict[str, Any]] | None, redact: Callable[[str], str]
+) -> tuple[str, list[dict[str, Any]] | None]:
+    """PII out of the text, or out of every turn, the text then being the rendering of the redacted turns."""
+    if not turns:
+        return redact(text), None
+    turns = [{**t, "text": redact(t["text"])} for t in turns]
+    return render([Turn(t["speaker"], t["text"], parse_when(t.get("at"))) for t in turns])[0], turns
 
 
 def transcript(item: FeedbackCreate, settings: Settings) -> tuple[str, list[dict[str, Any]] | None]:
@@ -192,6 +218,7 @@ def turns_of(row: Feedback) -> tuple[Turn, ...] | None:
 
 def _analyze(pipeline: AnalysisPipeline, rows: list[Feedback]) -> None:
     results = pipeline.analyze([AnalysisInput(r.text, r.stage_given, r.touchpoint, turns_of(r)) for r in rows])
+    metrics.analyzed(len(results))
     version = pipeline_version(pipeline.model_versions)
     for row, result in zip(rows, results, strict=True):
         repo.save_analysis(row, pipeline_version=version, values=analysis_columns(result), topics=result.topics)
@@ -284,5 +311,8 @@ def decode_cursor(cursor: str) -> int:
 
 def delete(*, session: Session, tenant_id: str, feedback_id: int) -> None:
     row = get_or_raise(session=session, tenant_id=tenant_id, feedback_id=feedback_id)
+    rollup = RollupDelta()
+    rollup.remove(row, repo.current_analysis(row))
+    rollup.apply(session)
     repo.delete(session, row)
     session.commit()

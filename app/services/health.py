@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,16 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from models.pipeline import AnalysisPipeline
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+log = logging.getLogger("koe")
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The service cannot start: its database does not answer."""
 
 
 def migration_head() -> str | None:
@@ -26,10 +33,19 @@ def current_revision(engine: Engine) -> str | None:
 
 def require_migrated(engine: Engine) -> None:
     """Refuse to serve a database the code does not match: a clear start-up error instead of 500s later."""
-    current, head = current_revision(engine), migration_head()
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        current = current_revision(engine)
+    except (OperationalError, InterfaceError) as exc:
+        # Fail fast, with one line that says what to fix, rather than serve 503s from a database never seen.
+        reason = next(iter(str(exc.orig).splitlines()), type(exc.orig).__name__)
+        message = f"database {where} is unreachable ({reason}): check KOE_DATABASE_URL"
+        log.error("cannot start: %s", message)
+        raise DatabaseUnreachable(message) from None
+    head = migration_head()
     if current != head:
         raise RuntimeError(
-            f"database {engine.url.render_as_string(hide_password=True)} is at migration {current}, "
+            f"database {where} is at migration {current}, "
             f"the code needs {head}: run `make setup` (or `alembic upgrade head`) first"
         )
 

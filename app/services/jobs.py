@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import Invalid, NotFound
 from app.db.base import utcnow
@@ -130,7 +131,7 @@ def list_errors(*, session: Session, tenant_id: str, job_id: int, limit: int, af
     get_or_raise(session=session, tenant_id=tenant_id, job_id=job_id)
     return [
         JobErrorPublic.model_validate(e, from_attributes=True)
-        for e in repo.errors(session, job_id=job_id, limit=limit, after=after)
+        for e in repo.errors(session, tenant_id=tenant_id, job_id=job_id, limit=limit, after=after)
     ]
 
 
@@ -157,6 +158,18 @@ def process_chunk(
     session: Session, job: Job, chunk: Sequence[SourceRow], pipeline: AnalysisPipeline, settings: Settings
 ) -> None:
     """Store a chunk's valid rows, record its bad ones, advance counters and checkpoint, and commit: together."""
+    before = _outcomes(job)
+    _store_chunk(session, job, chunk, pipeline, settings)
+    metrics.job_rows(**{k: n - before[k] for k, n in _outcomes(job).items()})  # reached once the chunk committed
+
+
+def _outcomes(job: Job) -> dict[str, int]:
+    return {"created": job.created, "updated": job.updated, "unchanged": job.unchanged, "failed": job.rows_failed}
+
+
+def _store_chunk(
+    session: Session, job: Job, chunk: Sequence[SourceRow], pipeline: AnalysisPipeline, settings: Settings
+) -> None:
     if job.kind == "rescore":
         rescored, unchanged = feedback.rescore(
             session=session, pipeline=pipeline, tenant_id=job.tenant_id, ids=[row.number for row in chunk]

@@ -49,7 +49,13 @@ def test_two_celery_workers_share_the_jobs(tmp_path: Path) -> None:
         )
         for _ in range(2)
     ]
-    settings = Settings(database_url=url, broker_url=BROKER, analyzer="rules", upload_dir=str(tmp_path / "uploads"))
+    settings = Settings(
+        database_url=url,
+        broker_url=BROKER,
+        analyzer="rules",
+        upload_dir=str(tmp_path / "uploads"),
+        auth_required=False,
+    )
     try:
         with TestClient(create_app(settings)) as client:
             ids = []

@@ -44,6 +44,7 @@ def settings(migrated_engine: Engine, tmp_path: Path) -> Settings:
         upload_dir=str(tmp_path / "uploads"),
         job_chunk_rows=2,
         max_upload_bytes=200_000,
+        auth_required=False,
     )
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, inspect
 
 from tests.conftest import BACKENDS, alembic_config, database_url, drop_postgres_database
 
-TABLES = {"feedback", "analysis", "analysis_topic", "taxonomy", "job", "job_error"}
+TABLES = {"feedback", "analysis", "analysis_topic", "taxonomy", "job", "job_error", "api_key"}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -2,16 +2,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import PipelineDep, SettingsDep
+from app.api.deps import IngestScope, PipelineDep, SessionDep, SettingsDep, TenantDep
 from app.core.errors import FieldError, Invalid
 from app.schemas.analysis import AnalyzeRequest, AnalyzeResponse
 from app.services import analysis as service
+from app.services import privacy
 
-router = APIRouter(prefix="/v1", tags=["analyze"])
+router = APIRouter(prefix="/v1", tags=["analyze"], dependencies=[IngestScope])
 
 
 @router.post("/analyze", response_model=AnalyzeResponse)
-def analyze(body: AnalyzeRequest, pipeline: PipelineDep, settings: SettingsDep) -> AnalyzeResponse:
+def analyze(
+    body: AnalyzeRequest, pipeline: PipelineDep, settings: SettingsDep, session: SessionDep, tenant: TenantDep
+) -> AnalyzeResponse:
     """Analyze 1–100 Japanese texts without storing them; an invalid document gets its own error entry."""
     if len(body.documents) > settings.max_analyze_documents:
         raise Invalid(
@@ -19,4 +22,5 @@ def analyze(body: AnalyzeRequest, pipeline: PipelineDep, settings: SettingsDep) 
             [FieldError("/documents", "too many documents", "too_many_documents")],
             code="too_many_documents",
         )
-    return service.analyze_documents(pipeline=pipeline, documents=body.documents, settings=settings)
+    redact = privacy.redactor(session, tenant_id=tenant, settings=settings)
+    return service.analyze_documents(pipeline=pipeline, documents=body.documents, settings=settings, redact=redact)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import FilterDep, PipelineDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import FilterDep, IngestScope, PipelineDep, ReadScope, SessionDep, SettingsDep, TenantDep
 from app.schemas.feedback import FeedbackBatchCreate, FeedbackBatchResult, FeedbackPublic, FeedbacksPublic
 from app.services import export
 from app.services import feedback as service
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
     "",
     response_model=FeedbackBatchResult,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[IngestScope],
     responses={200: {"description": "every item already existed (updated or unchanged)"}},
 )
 def create_feedback(
@@ -34,7 +35,7 @@ def create_feedback(
     return result
 
 
-@router.get("", response_model=FeedbacksPublic)
+@router.get("", response_model=FeedbacksPublic, dependencies=[ReadScope])
 def list_feedback(
     session: SessionDep,
     tenant: TenantDep,
@@ -46,7 +47,9 @@ def list_feedback(
     return service.list_(session=session, tenant_id=tenant, f=f, limit=limit, cursor=cursor)
 
 
-@router.get("/export", responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
+@router.get(
+    "/export", dependencies=[ReadScope], responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}}
+)
 def export_feedback(
     session: SessionDep,
     tenant: TenantDep,
@@ -68,12 +71,12 @@ def export_feedback(
     )
 
 
-@router.get("/{feedback_id}", response_model=FeedbackPublic)
+@router.get("/{feedback_id}", response_model=FeedbackPublic, dependencies=[ReadScope])
 def get_feedback(feedback_id: int, session: SessionDep, tenant: TenantDep) -> FeedbackPublic:
     return service.to_public(service.get_or_raise(session=session, tenant_id=tenant, feedback_id=feedback_id))
 
 
-@router.delete("/{feedback_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{feedback_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[IngestScope])
 def delete_feedback(feedback_id: int, session: SessionDep, tenant: TenantDep) -> Response:
     service.delete(session=session, tenant_id=tenant, feedback_id=feedback_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.api.deps import FilterDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import AdminScope, FilterDep, IngestScope, ReadScope, SessionDep, SettingsDep, TenantDep
 from app.schemas.jobs import JobErrorsPublic, JobPublic
 from app.services import jobs as service
 from app.workers.dispatch import notify
@@ -15,19 +15,24 @@ from app.workers.dispatch import notify
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, dependencies=[ReadScope])
 def get_job(job_id: int, session: SessionDep, tenant: TenantDep) -> JobPublic:
     """Status and counters: rows_total, rows_done, rows_failed, created, updated, unchanged, rate and ETA."""
     return service.to_public(service.get_or_raise(session=session, tenant_id=tenant, job_id=job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic)
+@router.post("/{job_id}/cancel", response_model=JobPublic, dependencies=[IngestScope])
 def cancel_job(job_id: int, session: SessionDep, tenant: TenantDep) -> JobPublic:
     """Stop a queued or running job; chunks already stored stay stored."""
     return service.to_public(service.cancel(session=session, tenant_id=tenant, job_id=job_id))
 
 
-@router.get("/{job_id}/errors", response_model=JobErrorsPublic, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/{job_id}/errors",
+    response_model=JobErrorsPublic,
+    dependencies=[ReadScope],
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def job_errors(
     job_id: int,
     session: SessionDep,
@@ -53,7 +58,7 @@ def job_errors(
     return JobErrorsPublic(data=errors, count=len(errors), next_after=errors[-1].id if more else None)
 
 
-@router.post("/rescore", status_code=202, response_model=JobPublic)
+@router.post("/rescore", status_code=202, response_model=JobPublic, dependencies=[AdminScope])
 def rescore(
     request: Request, response: Response, session: SessionDep, tenant: TenantDep, f: FilterDep, settings: SettingsDep
 ) -> JobPublic:

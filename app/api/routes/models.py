@@ -4,9 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from app.api.deps import ReadScope
 from app.services import models_info
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[ReadScope])
 
 
 @router.get("")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import SessionDep, TenantDep
+from app.api.deps import AdminScope, ReadScope, SessionDep, TenantDep
 from app.services import taxonomy as service
 from models.taxonomy import Taxonomy
 
@@ -20,7 +20,7 @@ topics:
 """
 
 
-@router.get("", response_model=Taxonomy)
+@router.get("", response_model=Taxonomy, dependencies=[ReadScope])
 def get_taxonomy(session: SessionDep, tenant: TenantDep) -> Taxonomy:
     """The topic taxonomy new analyses use: the tenant's own, or koe's default."""
     return service.active(session=session, tenant_id=tenant)
@@ -29,6 +29,7 @@ def get_taxonomy(session: SessionDep, tenant: TenantDep) -> Taxonomy:
 @router.put(
     "",
     response_model=Taxonomy,
+    dependencies=[AdminScope],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -44,7 +45,7 @@ async def put_taxonomy(request: Request, session: SessionDep, tenant: TenantDep)
     return service.activate(session=session, tenant_id=tenant, raw=await request.body())
 
 
-@router.delete("", response_model=Taxonomy)
+@router.delete("", response_model=Taxonomy, dependencies=[AdminScope])
 def reset_taxonomy(session: SessionDep, tenant: TenantDep) -> Taxonomy:
     """Go back to koe's default taxonomy."""
     return service.reset(session=session, tenant_id=tenant)

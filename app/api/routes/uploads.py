@@ -4,12 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 
-from app.api.deps import SessionDep, SettingsDep, TenantDep
+from app.api.deps import IngestScope, SessionDep, SettingsDep, TenantDep
 from app.schemas.jobs import JobPublic
 from app.services import jobs, uploads
 from app.workers.dispatch import notify
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"], dependencies=[IngestScope])
 
 
 @router.post("/preview")

@@ -1,37 +1,172 @@
-"""Aggregate queries for analysts: grouped counts computed in the database, never row by row in Python."""
+"""Aggregate queries for analysts: grouped tallies computed in the database, never row by row in Python."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
-from app.db.repositories.filters import FeedbackFilter, apply_filter, current_analysis_join
-from app.db.tables import Analysis, AnalysisTopic, Feedback
+from app.db.repositories import rollup
+from app.db.repositories.filters import FeedbackFilter, apply_complement, apply_filter, current_analysis_join
+from app.db.tables import Analysis, AnalysisTopic, DailyRollup, Feedback
 
-SCORE_GROUPS: dict[str, Any] = {
+SENTIMENTS = ("positive", "neutral", "negative", "mixed")
+DIMENSIONS: dict[str, Any] = {
     "stage": Analysis.stage,
     "channel": Feedback.channel,
     "segment": Feedback.segment,
+    "source": Feedback.source,
+    "topic": AnalysisTopic.topic,
 }
 
 
-def stage_sentiment_counts(session: Session, *, tenant_id: str, f: FeedbackFilter) -> list[tuple[str | None, str, int]]:
-    stmt = current_analysis_join(select(Analysis.stage, Analysis.sentiment, func.count()).select_from(Feedback))
-    stmt = apply_filter(stmt, tenant_id, f).group_by(Analysis.stage, Analysis.sentiment)
-    return [(stage, sentiment, n) for stage, sentiment, n in session.execute(stmt)]
+@dataclass(frozen=True)
+class Calendar:
+    """Calendar buckets (day / week from Monday / month) in a time zone."""
+
+    interval: str
+    timezone: str
+
+    def bucket(self, session: Session) -> ColumnElement[Any]:
+        if session.get_bind().dialect.name == "postgresql":
+            local = func.timezone(self.timezone, Feedback.written_at)
+            return func.to_char(func.date_trunc(self.interval, local), "YYYY-MM-DD")
+        # SQLite has no time zones: app.db.session registers this function on every connection.
+        return func.koe_period(Feedback.written_at, self.interval, self.timezone)
 
 
-def stage_topic_sentiment_counts(
-    session: Session, *, tenant_id: str, f: FeedbackFilter
-) -> list[tuple[str | None, str, str, int]]:
-    stmt = current_analysis_join(
-        select(Analysis.stage, AnalysisTopic.topic, Analysis.sentiment, func.count()).select_from(Feedback)
+def _tally_columns() -> list[ColumnElement[Any]]:
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.sum(case((condition, 1), else_=0))
+
+    return [
+        func.count().label("n"),
+        *(count_if(Analysis.sentiment == s).label(s) for s in SENTIMENTS),
+        func.count(Feedback.nps).label("nps_n"),
+        count_if(Feedback.nps >= 9).label("promoters"),
+        count_if(Feedback.nps <= 6).label("detractors"),
+        func.count(Feedback.csat).label("csat_n"),
+        count_if(Feedback.csat >= 4).label("csat_satisfied"),
+        func.count(Feedback.ces).label("ces_n"),
+        func.sum(Feedback.ces).label("ces_sum"),
+    ]
+
+
+def tallies(
+    session: Session,
+    *,
+    tenant_id: str,
+    f: FeedbackFilter,
+    by: Sequence[str] = (),
+    calendar: Calendar | None = None,
+    complement: bool = False,
+    use_rollup: bool = True,
+) -> list[dict[str, Any]]:
+    """Sentiment counts and NPS / CSAT / CES tallies per group of `by` (stage, channel, segment, source,
+    topic, period). An item counts once in each of its topics. `complement` tallies the rest instead of
+    the segment the filter describes (same tenant and period)."""
+    found = (
+        None
+        if complement or not use_rollup
+        else _from_rollup(session, tenant_id=tenant_id, f=f, by=by, calendar=calendar)
     )
-    stmt = stmt.join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id)
-    stmt = apply_filter(stmt, tenant_id, f).group_by(Analysis.stage, AnalysisTopic.topic, Analysis.sentiment)
-    return [(stage, topic, sentiment, n) for stage, topic, sentiment, n in session.execute(stmt)]
+    if found is not None:
+        return found
+    keys = [
+        (calendar.bucket(session) if name == "period" and calendar else DIMENSIONS[name]).label(name) for name in by
+    ]
+    stmt: Select = current_analysis_join(select(*keys, *_tally_columns()).select_from(Feedback))
+    if "topic" in by:
+        stmt = stmt.join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id)
+    stmt = apply_complement(stmt, tenant_id, f) if complement else apply_filter(stmt, tenant_id, f)
+    if keys:
+        stmt = stmt.group_by(*keys)
+    return [_ints(row._mapping) for row in session.execute(stmt)]
+
+
+def rollup_answers(f: FeedbackFilter, by: Sequence[str], calendar: Calendar | None) -> bool:
+    """Whether the daily rollup holds the answer: its dimensions only, whole local days of its calendar."""
+    zone = rollup.zone()
+    return (
+        f.source is None
+        and not f.metadata
+        and f.nps == f.csat == f.ces == (None, None)
+        and not (f.topic is not None and "topic" in by)
+        and "source" not in by
+        and (calendar is None or calendar.timezone == zone)
+        and all(t is None or rollup.is_local_midnight(t, zone) for t in (f.written_from, f.written_to))
+    )
+
+
+def _from_rollup(
+    session: Session, *, tenant_id: str, f: FeedbackFilter, by: Sequence[str], calendar: Calendar | None
+) -> list[dict[str, Any]] | None:
+    if not rollup_answers(f, by, calendar):
+        return None
+    r = DailyRollup
+    dims: dict[str, Any] = {"stage": r.stage, "channel": r.channel, "segment": r.segment, "topic": r.topic}
+    keys = [
+        (_day_bucket(session, calendar) if name == "period" and calendar else dims[name]).label(name) for name in by
+    ]
+    conditions = _rollup_conditions(tenant_id, f, by)
+    columns = [
+        func.sum(r.n).label("n"),
+        *(func.sum(case((r.sentiment == s, r.n), else_=0)).label(s) for s in SENTIMENTS),
+        *(func.sum(getattr(r, m)).label(m) for m in rollup.MEASURES if m != "n"),
+    ]
+    stmt = select(*keys, *columns).where(*conditions)
+    if keys:
+        stmt = stmt.group_by(*keys)
+    rows = [_ints(row._mapping) for row in session.execute(stmt)]
+    for row in rows:  # "" stands for NULL in the rollup's key columns
+        for name in ("stage", "segment"):
+            if row.get(name) == rollup.NONE:
+                row[name] = None
+    return rows
+
+
+def _rollup_conditions(tenant_id: str, f: FeedbackFilter, by: Sequence[str]) -> list[ColumnElement[bool]]:
+    r, zone = DailyRollup, rollup.zone()
+    conditions = [r.tenant_id == tenant_id]
+    equals = {r.channel: f.channel, r.segment: f.segment, r.stage: f.stage, r.sentiment: f.sentiment}
+    conditions += [column == value for column, value in equals.items() if value is not None]
+    if f.written_from is not None:
+        conditions.append(r.day >= rollup.local_day(f.written_from, zone))
+    if f.written_to is not None:
+        conditions.append(r.day < rollup.local_day(f.written_to, zone))
+    if f.topic is not None:
+        conditions.append(r.topic == f.topic)
+    else:
+        conditions.append(r.topic != rollup.NONE if "topic" in by else r.topic == rollup.NONE)
+    return conditions
+
+
+def latest_day(session: Session, *, tenant_id: str, f: FeedbackFilter) -> date | None:
+    """The local day of the newest item the filter matches."""
+    if rollup_answers(f, (), None):
+        stmt = select(func.max(DailyRollup.day)).where(*_rollup_conditions(tenant_id, f, ()), DailyRollup.n > 0)
+        return session.execute(stmt).scalar()
+    latest = session.execute(
+        apply_filter(current_analysis_join(select(func.max(Feedback.written_at)).select_from(Feedback)), tenant_id, f)
+    ).scalar()
+    return rollup.local_day(latest, rollup.zone()) if latest else None
+
+
+def _day_bucket(session: Session, calendar: Calendar) -> ColumnElement[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.date_trunc(calendar.interval, DailyRollup.day), "YYYY-MM-DD")
+    return func.koe_day_period(DailyRollup.day, calendar.interval)
+
+
+def _ints(row: Any) -> dict[str, Any]:
+    # SUM over no rows is NULL, and PostgreSQL returns sums as Decimal: make every tally a plain int.
+    return {
+        key: (int(value or 0) if key not in DIMENSIONS and key != "period" else value) for key, value in row.items()
+    }
 
 
 def topic_names(session: Session, *, tenant_id: str) -> dict[str, str]:
@@ -43,21 +178,42 @@ def topic_names(session: Session, *, tenant_id: str) -> dict[str, str]:
     return {topic: name for topic, name in session.execute(stmt)}
 
 
-def score_summary(session: Session, *, tenant_id: str, f: FeedbackFilter, by: str | None) -> list[dict[str, Any]]:
-    """Promoter/detractor/CSAT/CES tallies, overall (by=None) or per stage, channel or segment."""
-    key = SCORE_GROUPS[by] if by else None
-    columns = [
-        func.count(Feedback.nps).label("nps_n"),
-        func.sum(case((Feedback.nps >= 9, 1), else_=0)).label("promoters"),
-        func.sum(case((Feedback.nps <= 6, 1), else_=0)).label("detractors"),
-        func.count(Feedback.csat).label("csat_n"),
-        func.sum(case((Feedback.csat >= 4, 1), else_=0)).label("csat_satisfied"),
-        func.count(Feedback.ces).label("ces_n"),
-        func.avg(Feedback.ces).label("ces_mean"),
-        func.count().label("n"),
-    ]
-    stmt = select(*([key.label("group")] if key is not None else []), *columns).select_from(Feedback)
-    stmt = apply_filter(current_analysis_join(stmt), tenant_id, f)
-    if key is not None:
-        stmt = stmt.group_by(key)
-    return [dict(row._mapping) for row in session.execute(stmt)]
+def quote_candidates(
+    session: Session, *, tenant_id: str, f: FeedbackFilter, topic: str | None, sentiments: Sequence[str], limit: int
+) -> list[tuple[int, datetime, list[dict[str, Any]]]]:
+    """The newest analyses of the segment (with the topic, in the sentiments): id, time and sentences."""
+    stmt = current_analysis_join(select(Feedback.id, Feedback.written_at, Analysis.sentences).select_from(Feedback))
+    if topic is not None:
+        stmt = stmt.join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id).where(AnalysisTopic.topic == topic)
+    stmt = apply_filter(stmt, tenant_id, f).where(Analysis.sentiment.in_(sentiments))
+    stmt = stmt.order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit)
+    return [(fid, written, sentences) for fid, written, sentences in session.execute(stmt)]
+
+
+def recent_terms(
+    session: Session, *, tenant_id: str, f: FeedbackFilter, limit: int, complement: bool = False
+) -> list[list[str]]:
+    """Stored terms of the newest `limit` analyses of the segment (or of the rest)."""
+    stmt = current_analysis_join(select(Analysis.terms).select_from(Feedback)).where(Analysis.terms.is_not(None))
+    stmt = apply_complement(stmt, tenant_id, f) if complement else apply_filter(stmt, tenant_id, f)
+    stmt = stmt.order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit)
+    return [terms for (terms,) in session.execute(stmt) if terms]
+
+
+def respondents(
+    session: Session, *, tenant_id: str, f: FeedbackFilter, target: str, limit: int
+) -> list[tuple[int, int, list[str]]]:
+    """(analysis id, score, topics) of the newest `limit` items with a `target` score (nps or csat)."""
+    score = {"nps": Feedback.nps, "csat": Feedback.csat}[target]
+    stmt = current_analysis_join(select(Analysis.id, score).select_from(Feedback)).where(score.is_not(None))
+    stmt = apply_filter(stmt, tenant_id, f).order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit)
+    rows = [(analysis_id, value) for analysis_id, value in session.execute(stmt)]
+    topics: dict[int, list[str]] = {analysis_id: [] for analysis_id, _ in rows}
+    ids = list(topics)
+    for start in range(0, len(ids), 5_000):
+        chunk = ids[start : start + 5_000]
+        for analysis_id, topic in session.execute(
+            select(AnalysisTopic.analysis_id, AnalysisTopic.topic).where(AnalysisTopic.analysis_id.in_(chunk))
+        ):
+            topics[analysis_id].append(topic)
+    return [(analysis_id, value, topics[analysis_id]) for analysis_id, value in rows]

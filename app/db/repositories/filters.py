@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, select
 
 from app.db.tables import Analysis, AnalysisTopic, Feedback
 
@@ -21,6 +21,13 @@ class FeedbackFilter:
     written_from: datetime | None = None
     written_to: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Inclusive score ranges: (min, max), either end None.
+    nps: tuple[int | None, int | None] = (None, None)
+    csat: tuple[int | None, int | None] = (None, None)
+    ces: tuple[int | None, int | None] = (None, None)
+
+    def with_period(self, written_from: datetime | None, written_to: datetime | None) -> FeedbackFilter:
+        return replace(self, written_from=written_from, written_to=written_to)
 
 
 def current_analysis_join(stmt: Select) -> Select:
@@ -30,7 +37,27 @@ def current_analysis_join(stmt: Select) -> Select:
 
 def apply_filter(stmt: Select, tenant_id: str, f: FeedbackFilter) -> Select:
     """Add the tenant and filter conditions; the statement must already join the current Analysis."""
+    return stmt.where(*scope_conditions(tenant_id, f), *segment_conditions(f))
+
+
+def apply_complement(stmt: Select, tenant_id: str, f: FeedbackFilter) -> Select:
+    """The rest: same tenant and period, but not the segment that the other filters describe
+    (IS NOT TRUE, so that a row whose segment column is NULL belongs to the rest)."""
+    segment = segment_conditions(f)
+    stmt = stmt.where(*scope_conditions(tenant_id, f))
+    return stmt.where(and_(*segment).is_not(True)) if segment else stmt.where(false())
+
+
+def scope_conditions(tenant_id: str, f: FeedbackFilter) -> list[ColumnElement[bool]]:
     conditions = [Feedback.tenant_id == tenant_id]
+    if f.written_from is not None:
+        conditions.append(Feedback.written_at >= f.written_from)
+    if f.written_to is not None:
+        conditions.append(Feedback.written_at < f.written_to)
+    return conditions
+
+
+def segment_conditions(f: FeedbackFilter) -> list[ColumnElement[bool]]:
     column_equals = {
         Feedback.source: f.source,
         Feedback.channel: f.channel,
@@ -38,11 +65,12 @@ def apply_filter(stmt: Select, tenant_id: str, f: FeedbackFilter) -> Select:
         Analysis.stage: f.stage,
         Analysis.sentiment: f.sentiment,
     }
-    conditions += [column == value for column, value in column_equals.items() if value is not None]
-    if f.written_from is not None:
-        conditions.append(Feedback.written_at >= f.written_from)
-    if f.written_to is not None:
-        conditions.append(Feedback.written_at < f.written_to)
+    conditions = [column == value for column, value in column_equals.items() if value is not None]
+    for column, (low, high) in ((Feedback.nps, f.nps), (Feedback.csat, f.csat), (Feedback.ces, f.ces)):
+        if low is not None:
+            conditions.append(column >= low)
+        if high is not None:
+            conditions.append(column <= high)
     if f.topic is not None:
         conditions.append(
             exists(
@@ -52,4 +80,4 @@ def apply_filter(stmt: Select, tenant_id: str, f: FeedbackFilter) -> Select:
             )
         )
     conditions += [Feedback.meta[key].as_string() == value for key, value in f.metadata.items()]
-    return stmt.where(*conditions)
+    return conditions

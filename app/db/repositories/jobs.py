@@ -51,9 +51,15 @@ def add_errors(session: Session, job: Job, errors: Sequence[tuple[int, str | Non
     session.add_all(JobError(job_id=job.id, row_number=r, column=c, reason=why) for r, c, why in errors)
 
 
-def errors(session: Session, *, job_id: int, limit: int, after: int) -> list[JobError]:
+def errors(session: Session, *, tenant_id: str, job_id: int, limit: int, after: int) -> list[JobError]:
     """In insertion order, which is file order: chunks are processed and committed in sequence."""
-    stmt = select(JobError).where(JobError.job_id == job_id, JobError.id > after).order_by(JobError.id).limit(limit)
+    stmt = (
+        select(JobError)
+        .join(Job, Job.id == JobError.job_id)
+        .where(Job.tenant_id == tenant_id, JobError.job_id == job_id, JobError.id > after)
+        .order_by(JobError.id)
+        .limit(limit)
+    )
     return list(session.scalars(stmt))
 
 

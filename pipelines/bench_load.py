@@ -1,0 +1,273 @@
+"""Load benchmark: real servers (uvicorn --workers 2) on SQLite and on PostgreSQL, offered single-item
+POST /v1/feedback at a fixed rate, open loop (each request leaves at its scheduled time, whether or not the earlier
+ones have been answered; latency counts from that time, so a stalled server cannot hide its queue).
+
+Per database: a step search for the highest rate with no error and p99 ≤ 100 ms (short steps), that rate held for
+--seconds, then twice that rate for --seconds to see how overload fails (429/503 vs 5xx vs timeouts).
+Loopback only; every server and temporary database it makes is removed at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from pipelines.common import EVAL_DIR, ROOT, read_jsonl
+
+P99_BUDGET_MS = 100.0
+STEPS = (10, 25, 50, 100, 200, 300, 400, 500, 600, 800, 1000)
+TIMEOUT_SECONDS = 5.0
+FALLBACK_TEXTS = (
+    "注文してから3日で届きました。梱包も丁寧で満足です。",
+    "サイズが思ったより小さかった。返品の手続きが面倒でした。",
+    "店員さんの対応がとても親切で、また利用したいと思います！",
+    "アプリが頻繁に落ちる。ログインもできないことがある😡",
+)
+HEADERS = [
+    "database", "phase", "offered rps", "achieved rps", "p50 ms", "p95 ms", "p99 ms",
+    "ok", "429", "503", "other 4xx", "5xx", "timeouts", "conn errors",
+]  # fmt: skip
+
+
+@dataclass
+class Step:
+    """What one fixed-rate run saw."""
+
+    rate: float
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)  # of successful answers
+    kinds: Counter[str] = field(default_factory=Counter)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.kinds["ok"]
+
+    @property
+    def errors(self) -> int:
+        return sum(n for kind, n in self.kinds.items() if kind != "ok")
+
+    def quantile(self, q: int) -> float:
+        if len(self.latencies_ms) < 2:
+            return self.latencies_ms[0] if self.latencies_ms else float("nan")
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1]
+
+    def passes(self) -> bool:
+        return self.errors == 0 and self.ok > 0 and self.quantile(99) <= P99_BUDGET_MS
+
+    def row(self, database: str, phase: str) -> list[object]:
+        k = self.kinds
+        achieved = self.ok / self.elapsed if self.elapsed else 0.0
+        quantiles = [round(self.quantile(q), 1) for q in (50, 95, 99)]
+        return [database, phase, self.rate, round(achieved, 1), *quantiles, self.ok, k["429"], k["503"],
+                k["4xx"], k["5xx"], k["timeout"], k["connect"]]  # fmt: skip
+
+
+def short_reviews() -> list[str]:
+    """Real Japanese review texts of at most 120 characters (shared/eval), or a few written here without it."""
+    path = EVAL_DIR / "amazon-jp-reviews.jsonl"
+    if not path.exists():
+        return list(FALLBACK_TEXTS)
+    return [r["text"] for r in read_jsonl(path) if 0 < len(r["text"].strip()) <= 120]
+
+
+def _kind(status: int) -> str:
+    if status < 300:
+        return "ok"
+    if status in (429, 503):
+        return str(status)
+    return "5xx" if status >= 500 else "4xx"
+
+
+async def _one(client: httpx.AsyncClient, body: dict[str, object], scheduled: float, step: Step) -> None:
+    try:
+        response = await client.post("/v1/feedback", json=body)
+        kind = _kind(response.status_code)
+    except httpx.TimeoutException:
+        kind = "timeout"
+    except httpx.TransportError:
+        kind = "connect"
+    step.kinds[kind] += 1
+    if kind == "ok":
+        step.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
+
+
+async def offer(base: str, rate: float, seconds: float, texts: Iterator[str], ids: Iterator[int]) -> Step:
+    """Send rate × seconds requests, each at its own tick of the clock; wait for the last answer (or timeout)."""
+    step, total = Step(rate, seconds), round(rate * seconds)
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT_SECONDS, limits=limits) as client:
+        start, tasks = time.perf_counter(), []
+        for i in range(total):
+            scheduled = start + i / rate
+            if (delay := scheduled - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            item = {"source": "load", "external_id": f"load-{next(ids)}", "channel": "review", "text": next(texts)}
+            tasks.append(asyncio.create_task(_one(client, {"items": [{**item, "nps": i % 11}]}, scheduled, step)))
+        await asyncio.gather(*tasks)
+        step.elapsed = time.perf_counter() - start
+    return step
+
+
+def search(base: str, step_seconds: float, texts: Iterator[str], ids: Iterator[int]) -> tuple[list[Step], float]:
+    """Rates up the ladder until one fails; then one try halfway between the last pass and that failure."""
+    tried, best, failed = [], 0.0, None
+    for rate in STEPS:
+        tried.append(asyncio.run(offer(base, rate, step_seconds, texts, ids)))
+        if not tried[-1].passes():
+            failed = rate
+            break
+        best = rate
+    if failed and best:
+        middle = (best + failed) / 2
+        tried.append(asyncio.run(offer(base, middle, step_seconds, texts, ids)))
+        best = middle if tried[-1].passes() else best
+    return tried, best
+
+
+@contextmanager
+def server(database_url: str, analyzer: str, workers: int, log_path: Path) -> Iterator[str]:
+    """A migrated database served by uvicorn with `workers` processes; the base URL while it runs."""
+    env = {
+        **os.environ,
+        "KOE_DATABASE_URL": database_url,
+        "KOE_ANALYZER": analyzer,
+        "KOE_AUTH_REQUIRED": "false",
+        "KOE_RATE_LIMIT_PER_SECOND": "0",
+        "KOE_EMBEDDED_WORKER": "false",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    port = _free_port()
+    command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base, process, log_path)
+            yield base
+        finally:
+            _stop(process)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 90.0) -> None:
+    deadline, ready = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
+        except httpx.TransportError:
+            ready = 0
+        if ready >= 4:  # a few in a row: every worker has most likely finished loading
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the server did not become ready:\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # uvicorn's supervisor stops its workers
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the session this benchmark started, and nothing else
+            process.wait(timeout=5)
+
+
+@contextmanager
+def temporary_postgres(admin_url: str) -> Iterator[str]:
+    """A new database on the server of `admin_url`, dropped afterwards (even when the run fails)."""
+    name = f"koe_bench_load_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def bench_database(label: str, url: str, *, analyzer: str, seconds: float, step_seconds: float) -> list[list[object]]:
+    texts, ids = itertools.cycle(short_reviews()), itertools.count(time.time_ns())
+    with tempfile.TemporaryDirectory() as tmp, server(url, analyzer, 2, Path(tmp) / "server.log") as base:
+        asyncio.run(offer(base, 20, 3, texts, ids))  # warm-up: connections, pools, caches of both workers
+        steps, best = search(base, step_seconds, texts, ids)
+        rows = [s.row(label, "step") for s in steps]
+        if best:
+            rows.append(asyncio.run(offer(base, best, seconds, texts, ids)).row(label, "held"))
+        overload = 2 * (best or STEPS[0])
+        rows.append(asyncio.run(offer(base, overload, seconds, texts, ids)).row(label, "2× (overload)"))
+    return rows
+
+
+def run(
+    databases: Sequence[str], *, analyzer: str, seconds: float, step_seconds: float, postgres_url: str
+) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for database in databases:
+        if database == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite:///{Path(tmp) / 'load.db'}"
+                rows += bench_database("sqlite", url, analyzer=analyzer, seconds=seconds, step_seconds=step_seconds)
+        else:
+            with temporary_postgres(postgres_url) as url:
+                rows += bench_database("postgresql", url, analyzer=analyzer, seconds=seconds, step_seconds=step_seconds)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    from pipelines.common import table
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.bench load", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the held and the overload runs")
+    parser.add_argument("--step-seconds", type=float, default=10.0, help="length of each step of the search")
+    parser.add_argument("--analyzer", default="rules", help="KOE_ANALYZER of the servers")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="a server where this user may create (and drop) a temporary database",
+    )
+    args = parser.parse_args(argv)
+    databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    rows = run(
+        databases,
+        analyzer=args.analyzer,
+        seconds=args.seconds,
+        step_seconds=args.step_seconds,
+        postgres_url=args.postgres_url,
+    )
+    print(f"POST /v1/feedback, one item, analyzer {args.analyzer}, uvicorn --workers 2, {os.cpu_count()} CPUs")
+    print(f"pass = no error and p99 ≤ {P99_BUDGET_MS:.0f} ms; latency from the scheduled send time\n")
+    print(table(HEADERS, rows))
