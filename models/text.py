@@ -27,6 +27,9 @@ _OPENERS = {"「": "」", "『": "』", "(": ")", "（": "）", "【": "】", "�
 _TERMINATORS = set("。．！？!?…‥")
 _KEEP = {"…", "‥"}  # NFKC would spell them "...", losing the sentence end
 _CLOSERS_AFTER_END = set("」』)）】》〉\"'")
+# Marks, ZWJ, variation selectors and skin tones join the character before them into one grapheme: a sentence
+# that ended before one would share that grapheme, and so its span in the original, with the next sentence.
+_JOINS_PREVIOUS = regex.compile(r"[\p{M}\p{Grapheme_Extend}\u200d\U0001F3FB-\U0001F3FF]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +166,10 @@ def _protected(text: str) -> list[bool]:
 
 
 def _end_after(text: str, i: int) -> int:
-    """Extend a sentence end over repeated terminators and closing quotes."""
-    while i < len(text) and (text[i] in _TERMINATORS or text[i] in _CLOSERS_AFTER_END):
+    """Extend a sentence end over repeated terminators, closing quotes and what joins them into one grapheme."""
+    while i < len(text) and (
+        text[i] in _TERMINATORS or text[i] in _CLOSERS_AFTER_END or _JOINS_PREVIOUS.match(text[i])
+    ):
         i += 1
     return i
 

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -30,8 +32,9 @@ from sqlalchemy.engine import make_url
 from pipelines.common import EVAL_DIR, ROOT, read_jsonl
 
 P99_BUDGET_MS = 100.0
-STEPS = (10, 25, 50, 100, 200, 300, 400, 500, 600, 800, 1000)
+STEPS = (10, 25, 50, 100, 200, 300, 400, 600, 800)  # ≤ 11 steps with a retry and a midpoint
 TIMEOUT_SECONDS = 5.0
+APP = "app.main:create_app"
 FALLBACK_TEXTS = (
     "注文してから3日で届きました。梱包も丁寧で満足です。",
     "サイズが思ったより小さかった。返品の手続きが面倒でした。",
@@ -40,7 +43,7 @@ FALLBACK_TEXTS = (
 )
 HEADERS = [
     "database", "phase", "offered rps", "achieved rps", "p50 ms", "p95 ms", "p99 ms",
-    "ok", "429", "503", "other 4xx", "5xx", "timeouts", "conn errors",
+    "ok", "429", "503", "other 4xx", "5xx", "timeouts", "conn errors", "load 1m",
 ]  # fmt: skip
 
 
@@ -53,6 +56,7 @@ class Step:
     latencies_ms: list[float] = field(default_factory=list)  # of successful answers
     kinds: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
+    load: float = 0.0  # the machine's 1-minute load average at the end: other work competes for the CPUs
 
     @property
     def ok(self) -> int:
@@ -75,7 +79,7 @@ class Step:
         achieved = self.ok / self.elapsed if self.elapsed else 0.0
         quantiles = [round(self.quantile(q), 1) for q in (50, 95, 99)]
         return [database, phase, self.rate, round(achieved, 1), *quantiles, self.ok, k["429"], k["503"],
-                k["4xx"], k["5xx"], k["timeout"], k["connect"]]  # fmt: skip
+                k["4xx"], k["5xx"], k["timeout"], k["connect"], round(self.load, 1)]  # fmt: skip
 
 
 def short_reviews() -> list[str]:
@@ -120,15 +124,18 @@ async def offer(base: str, rate: float, seconds: float, texts: Iterator[str], id
             item = {"source": "load", "external_id": f"load-{next(ids)}", "channel": "review", "text": next(texts)}
             tasks.append(asyncio.create_task(_one(client, {"items": [{**item, "nps": i % 11}]}, scheduled, step)))
         await asyncio.gather(*tasks)
-        step.elapsed = time.perf_counter() - start
+        step.elapsed, step.load = time.perf_counter() - start, os.getloadavg()[0]
     return step
 
 
 def search(base: str, step_seconds: float, texts: Iterator[str], ids: Iterator[int]) -> tuple[list[Step], float]:
-    """Rates up the ladder until one fails; then one try halfway between the last pass and that failure."""
+    """Rates up the ladder until one fails twice in a row (one noisy step on a shared machine must not end the
+    search); then one try halfway between the last pass and that failure."""
     tried, best, failed = [], 0.0, None
     for rate in STEPS:
         tried.append(asyncio.run(offer(base, rate, step_seconds, texts, ids)))
+        if not tried[-1].passes():
+            tried.append(asyncio.run(offer(base, rate, step_seconds, texts, ids)))
         if not tried[-1].passes():
             failed = rate
             break
@@ -141,7 +148,7 @@ def search(base: str, step_seconds: float, texts: Iterator[str], ids: Iterator[i
 
 
 @contextmanager
-def server(database_url: str, analyzer: str, workers: int, log_path: Path) -> Iterator[str]:
+def server(database_url: str, analyzer: str, workers: int, log_path: Path, factory: str = APP) -> Iterator[str]:
     """A migrated database served by uvicorn with `workers` processes; the base URL while it runs."""
     env = {
         **os.environ,
@@ -155,7 +162,7 @@ def server(database_url: str, analyzer: str, workers: int, log_path: Path) -> It
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
     )
     port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
@@ -168,8 +175,6 @@ def server(database_url: str, analyzer: str, workers: int, log_path: Path) -> It
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -214,9 +219,11 @@ def temporary_postgres(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def bench_database(label: str, url: str, *, analyzer: str, seconds: float, step_seconds: float) -> list[list[object]]:
+def bench_database(
+    label: str, url: str, *, analyzer: str, seconds: float, step_seconds: float, factory: str = APP
+) -> list[list[object]]:
     texts, ids = itertools.cycle(short_reviews()), itertools.count(time.time_ns())
-    with tempfile.TemporaryDirectory() as tmp, server(url, analyzer, 2, Path(tmp) / "server.log") as base:
+    with tempfile.TemporaryDirectory() as tmp, server(url, analyzer, 2, Path(tmp) / "server.log", factory) as base:
         asyncio.run(offer(base, 20, 3, texts, ids))  # warm-up: connections, pools, caches of both workers
         steps, best = search(base, step_seconds, texts, ids)
         rows = [s.row(label, "step") for s in steps]
@@ -228,17 +235,23 @@ def bench_database(label: str, url: str, *, analyzer: str, seconds: float, step_
 
 
 def run(
-    databases: Sequence[str], *, analyzer: str, seconds: float, step_seconds: float, postgres_url: str
+    databases: Sequence[str],
+    *,
+    analyzer: str,
+    seconds: float,
+    step_seconds: float,
+    postgres_url: str,
+    factory: str = APP,
 ) -> list[list[object]]:
     rows: list[list[object]] = []
+    bench = partial(bench_database, analyzer=analyzer, seconds=seconds, step_seconds=step_seconds, factory=factory)
     for database in databases:
         if database == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
-                url = f"sqlite:///{Path(tmp) / 'load.db'}"
-                rows += bench_database("sqlite", url, analyzer=analyzer, seconds=seconds, step_seconds=step_seconds)
+                rows += bench("sqlite", f"sqlite:///{Path(tmp) / 'load.db'}")
         else:
             with temporary_postgres(postgres_url) as url:
-                rows += bench_database("postgresql", url, analyzer=analyzer, seconds=seconds, step_seconds=step_seconds)
+                rows += bench("postgresql", url)
     return rows
 
 
@@ -259,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
         help="a server where this user may create (and drop) a temporary database",
     )
+    parser.add_argument("--app", default=APP, help="the app factory uvicorn serves (to compare a variant)")
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     rows = run(
@@ -267,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         seconds=args.seconds,
         step_seconds=args.step_seconds,
         postgres_url=args.postgres_url,
+        factory=args.app,
     )
     print(f"POST /v1/feedback, one item, analyzer {args.analyzer}, uvicorn --workers 2, {os.cpu_count()} CPUs")
     print(f"pass = no error and p99 ≤ {P99_BUDGET_MS:.0f} ms; latency from the scheduled send time\n")

@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
 from app.core.errors import FieldError, Forbidden, Invalid, Unauthorized
-from app.core.time import to_utc
+from app.core.time import Moment, to_utc
+from app.db.base import MAX_ID
 from app.db.repositories.filters import FeedbackFilter
 from app.schemas.keys import Scope
 from app.services import keys as keys_service
@@ -32,6 +33,7 @@ def get_base_pipeline(request: Request) -> AnalysisPipeline:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer koe_…`")
@@ -98,12 +100,12 @@ def get_filter(
     settings: SettingsDep,
     source: str | None = None,
     channel: str | None = None,
-    stage: Annotated[str | None, Query(description="stage id or label: purchase / 購入")] = None,
+    stage: Annotated[str | None, Query(description="stage id or label: purchase / 購入; none / 未分類: no stage")] = None,
     topic: Annotated[str | None, Query(description="topic id, e.g. delivery")] = None,
     sentiment: Annotated[str | None, Query(pattern="^(positive|neutral|negative|mixed)$")] = None,
     segment: str | None = None,
-    written_from: Annotated[datetime | None, Query(alias="from", description="written_at ≥ this")] = None,
-    written_to: Annotated[datetime | None, Query(alias="to", description="written_at < this")] = None,
+    written_from: Annotated[Moment | None, Query(alias="from", description="written_at ≥ this")] = None,
+    written_to: Annotated[Moment | None, Query(alias="to", description="written_at < this")] = None,
     meta: Annotated[list[str], Query(description="metadata filter key=value, repeatable")] = [],  # noqa: B006
     nps_min: ScoreBound = None,
     nps_max: ScoreBound = None,
@@ -143,14 +145,19 @@ def make_filter(
     )
 
 
+NO_STAGE = ("none", "未分類")
+
+
 def _stage(value: str | None) -> str | None:
     if value is None:
         return None
+    if value in NO_STAGE:
+        return ""  # FeedbackFilter: items without a stage
     found = stage_id(value)
     if found is None:
         raise Invalid(
             f"unknown stage {value!r}",
-            [FieldError("/query/stage", "not a journey stage", "invalid_stage")],
+            [FieldError("/query/stage", "not a journey stage (or none / 未分類)", "invalid_stage")],
             code="invalid_stage",
         )
     return found

@@ -54,9 +54,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# What any /v1 route may answer besides its success: auth, scope, missing id, body size, validation, rate limit,
-# database down.
-V1_PROBLEMS = problem_responses(401, 403, 404, 413, 422, 429, 503)
+# What any /v1 route may answer besides its success: an unparsable body, auth, scope, missing id, body size,
+# validation, rate limit, database down.
+V1_PROBLEMS = problem_responses(400, 401, 403, 404, 413, 422, 429, 503)
 
 
 def problem(

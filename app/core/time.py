@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+# Times koe accepts, as written (any offset): far enough from datetime's year 1 and 9999 that converting to UTC
+# and stepping whole periods back or ahead (pain points compare with the period before) never overflow.
+EARLIEST, LATEST = datetime(1900, 1, 1), datetime(3000, 1, 1)
+
+
+def supported(moment: datetime) -> datetime:
+    """`moment` itself, when it lies in [1900-01-01, 3000-01-01); else a validation error."""
+    if not EARLIEST <= moment.replace(tzinfo=None) < LATEST:
+        raise PydanticCustomError("date_out_of_range", "a time must lie between 1900-01-01 and 2999-12-31")
+    return moment
+
+
+Moment = Annotated[datetime, AfterValidator(supported)]
 
 
 def to_utc(moment: datetime, zone: str) -> datetime:

@@ -14,6 +14,7 @@ from sqlalchemy.types import TypeDecorator
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ID = 2**63 - 1  # the largest BigId on both: a larger number names no row (and SQLite cannot even bind it)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -145,7 +145,8 @@ def sniff_dialect(sample: str, fmt: str = "csv") -> csv.Dialect:
 
 
 def _consistency(sample: str, delimiter: str) -> float:
-    records = [row for row in csv.reader(io.StringIO(sample), Dialect(delimiter)) if any(row)]
+    # newline="": a lone \r ends a line here as it does for the reader proper (else csv.Error on old Mac files)
+    records = [row for row in csv.reader(io.StringIO(sample, newline=""), Dialect(delimiter)) if any(row)]
     widths = [len(row) for row in records[:-1] or records]  # the last record may be cut off by the sample's end
     if not widths:
         return 0.0

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.core.time import Moment
+
 
 class SentimentCell(BaseModel):
     n: int = Field(description="items in the cell")
@@ -38,6 +40,7 @@ class StageTopicCell(SentimentCell):
 
 class JourneyPublic(BaseModel):
     n: int = Field(description="items matching the filters")
+    overall: SentimentCell = Field(description="all items matching the filters")
     stages: list[StageCell] = Field(description="journey order 認知→推奨, then items without a stage")
     topics: list[TopicCell] = Field(description="an item counts once for each of its topics")
     cells: list[StageTopicCell]
@@ -227,8 +230,8 @@ class FilterBody(BaseModel):
     topic: str | None = None
     sentiment: Literal["positive", "neutral", "negative", "mixed"] | None = None
     segment: str | None = None
-    written_from: datetime | None = Field(None, alias="from")
-    written_to: datetime | None = Field(None, alias="to")
+    written_from: Moment | None = Field(None, alias="from")
+    written_to: Moment | None = Field(None, alias="to")
     meta: list[str] = Field(default_factory=list, description="key=value")
     nps_min: int | None = Field(None, ge=0, le=10)
     nps_max: int | None = Field(None, ge=0, le=10)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from app.core.time import Moment, supported
 from app.schemas.analysis import AnalysisPublic, StageId
 from models.conversation import Turn, render
 from models.journey import stage_id
@@ -40,7 +41,7 @@ class TurnIn(BaseModel):
 
     speaker: Literal["customer", "agent", "bot"]
     text: str = Field(min_length=1)
-    at: datetime | None = None
+    at: Moment | None = None
 
 
 class TurnPublic(BaseModel):
@@ -62,9 +63,24 @@ class FeedbackCreate(FeedbackBase):
         "`turns` instead, or the log as text (`お客様: …` / `担当者: …` lines are recognised)",
     )
 
+    @field_validator("turns")
+    @classmethod
+    def _one_kind_of_time(cls, turns: list[TurnIn] | None) -> list[TurnIn] | None:
+        # A wait between a time with an offset and one without cannot be measured.
+        if turns and len({t.at.tzinfo is None for t in turns if t.at}) > 1:
+            raise PydanticCustomError("mixed_time_offsets", "give every turn's time a UTC offset, or none")
+        return turns
+
+    @field_validator("written_at")
+    @classmethod
+    def _supported_time(cls, written_at: datetime | None) -> datetime | None:
+        return supported(written_at) if written_at else written_at
+
     @field_validator("text")
     @classmethod
     def _text_or_turns(cls, text: str, info: ValidationInfo) -> str:
+        if "turns" not in info.data:
+            return text  # the turns were invalid: that is the error to report, not an empty text
         turns = info.data.get("turns")
         if turns:
             if text.strip():

@@ -22,6 +22,7 @@ from app.schemas.analytics import (
     PointChange,
     ScoreGroup,
     ScoresPublic,
+    SentimentCell,
     StageCell,
     StageTopicCell,
     TopicCell,
@@ -64,7 +65,8 @@ def journey(*, session: Session, tenant_id: str, f: FeedbackFilter) -> JourneyPu
         StageTopicCell(stage=r["stage"], topic=r["topic"], **sentiment_cell(r))
         for r in sorted(by_cell, key=lambda r: (stage_order(r["stage"]), r["topic"]))
     ]
-    return JourneyPublic(n=sum(c.n for c in stages), stages=stages, topics=topics, cells=cells)
+    overall = SentimentCell(**sentiment_cell(repo.tallies(session, tenant_id=tenant_id, f=f)[0]))
+    return JourneyPublic(n=overall.n, overall=overall, stages=stages, topics=topics, cells=cells)
 
 
 def score_group(row: dict[str, Any], group: str | None = None) -> ScoreGroup:

@@ -41,6 +41,7 @@ COLUMNS = [
     "model_versions",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 # CP932 cannot spell emoji and some symbols: they become 〓 (the geta mark Japanese print uses for a missing

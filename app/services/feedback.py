@@ -15,7 +15,7 @@ from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import FieldError, Invalid, NotFound
 from app.core.time import to_utc
-from app.db.base import utcnow
+from app.db.base import MAX_ID, utcnow
 from app.db.repositories import feedback as repo
 from app.db.repositories.filters import FeedbackFilter
 from app.db.repositories.rollup import RollupDelta
@@ -298,8 +298,8 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, value = raw.split(":", 1)
-        if prefix != "id":
-            raise ValueError(prefix)
+        if prefix != "id" or not 0 < int(value) <= MAX_ID:
+            raise ValueError(raw)
         return int(value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
@@ -78,8 +79,12 @@ def authenticate(*, session: Session, token: str) -> Principal | None:
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > TOUCH_EVERY:
-        key.last_used_at = now
-        session.commit()
+        try:
+            repo.touch(session, key_id=key.id, now=now, stale_before=now - TOUCH_EVERY)
+            session.commit()
+        except OperationalError:
+            # A hint, not an audit log: when SQLite is busy with another request's write, skip it.
+            session.rollback()
     return Principal(key.tenant_id, frozenset(key.scopes), key.id)
 
 

@@ -26,6 +26,8 @@ def test_journey_counts_in_stage_order(client: TestClient) -> None:
     assert (purchase["label"], purchase["n"], purchase["negative"]) == ("購入", 2, 2)
     assert purchase["net_sentiment"] == -1.0 and purchase["low_n"] is True
     assert purchase["share_intervals"]["negative"][1] == 1.0 and purchase["share_intervals"]["negative"][0] < 0.5
+    # overall: 2 negative (purchase) + 3 positive (usage) + 1 negative (retention) of 6
+    assert body["overall"]["n"] == 6 and body["overall"]["net_sentiment"] == round(3 / 6 - 3 / 6, 4)
     usage = body["stages"][1]
     assert usage["positive"] == 3 and usage["net_sentiment"] == 1.0
     cell = next(c for c in body["cells"] if (c["stage"], c["topic"]) == ("purchase", "delivery"))
@@ -40,6 +42,11 @@ def test_journey_filters(client: TestClient) -> None:
     assert gold["n"] == 2
     survey = client.get("/v1/analytics/journey", params={"channel": "survey", "stage": "継続/解約"}).json()
     assert survey["n"] == 1 and survey["stages"][0]["negative"] == 1
+    unstaged = client.post("/v1/feedback", json={"items": [item("特にありません。")]})
+    assert unstaged.status_code == 201
+    none = client.get("/v1/feedback", params={"stage": "未分類"}).json()["data"]
+    assert [d["text"] for d in none] == ["特にありません。"]
+    assert client.get("/v1/analytics/journey", params={"stage": "none"}).json()["n"] == 1
 
 
 def test_scores_match_definitions(client: TestClient) -> None:
@@ -69,5 +76,7 @@ def test_scores_match_definitions(client: TestClient) -> None:
 
 
 def test_empty_set_answers_zeroes_not_errors(client: TestClient) -> None:
-    assert client.get("/v1/analytics/journey").json() == {"n": 0, "stages": [], "topics": [], "cells": []}
+    empty = client.get("/v1/analytics/journey").json()
+    assert (empty["n"], empty["stages"], empty["topics"], empty["cells"]) == (0, [], [], [])
+    assert empty["overall"]["net_sentiment"] is None and empty["overall"]["share_intervals"] == {}
     assert client.get("/v1/analytics/scores").json()["overall"]["nps"]["score"] is None

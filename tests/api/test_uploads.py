@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +148,61 @@ def test_cancel_and_errors_as_csv(client, session, settings, pipeline) -> None:
     assert exported.headers["content-type"].startswith("text/csv")
     assert exported.text.lstrip("\ufeff").splitlines()[0] == "row_number,column,reason"
     assert client.get("/v1/jobs/999999").status_code == 404
+
+
+MATRIX_ROWS = [
+    ["ID", "投稿日", "おすすめ度", "ご意見"],
+    ["M-1", "2026/11/03 14:05", "10", "店員さんが親切で、また来たいと思いました。"],
+    ["M-2", "2026年11月4日", "3", "配送が遅く、梱包も雑でした…"],
+    ["M-3", "2026-11-05", "７", "値段は安いけど、サポートの電話がつながりにくい。"],
+]
+
+
+def _delimited(delimiter: str, encoding: str) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(MATRIX_ROWS)
+    return buffer.getvalue().encode(encoding)
+
+
+def _jsonl(encoding: str) -> bytes:
+    """JSON Lines is UTF-8 by RFC 8259, yet exports in CP932 / EUC-JP exist and are read the same way."""
+    header, *rows = MATRIX_ROWS
+    return "".join(json.dumps(dict(zip(header, r, strict=True)), ensure_ascii=False) + "\n" for r in rows).encode(
+        encoding
+    )
+
+
+def _xlsx() -> bytes:
+    book = Workbook()
+    for row in MATRIX_ROWS:
+        book.active.append(row)  # type: ignore[union-attr]
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+FORMATS = {
+    "csv": lambda encoding: _delimited(",", encoding),
+    "tsv": lambda encoding: _delimited("\t", encoding),
+    "jsonl": _jsonl,
+}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932", "euc-jp"])
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl"])
+def test_every_text_format_in_every_encoding(client, session, settings, pipeline, fmt: str, encoding: str) -> None:
+    job = upload(client, FORMATS[fmt](encoding), filename=f"export.{fmt}")
+    drain(session, settings, pipeline)
+    done = client.get(f"/v1/jobs/{job['id']}").json()
+    assert (done["status"], done["created"], done["rows_failed"]) == ("succeeded", 3, 0), done
+    assert set(stored_texts(client)) == {row[3] for row in MATRIX_ROWS[1:]}
+    nps = sorted(d["nps"] for d in client.get("/v1/feedback", params={"source": "store_survey"}).json()["data"])
+    assert nps == [3, 7, 10]  # おすすめ度 read as NPS 0–10, the full-width ７ too
+
+
+def test_xlsx_upload(client, session, settings, pipeline) -> None:
+    job = upload(client, _xlsx(), filename="export.xlsx")
+    drain(session, settings, pipeline)
+    done = client.get(f"/v1/jobs/{job['id']}").json()
+    assert (done["status"], done["created"], done["rows_failed"]) == ("succeeded", 3, 0), done
+    assert set(stored_texts(client)) == {row[3] for row in MATRIX_ROWS[1:]}

@@ -22,6 +22,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 SCREENSHOT = ROOT / "docs" / "dashboard.png"
+SENTIMENTS = {"positive": "ポジティブ", "neutral": "ニュートラル", "negative": "ネガティブ", "mixed": "ミックス"}
 
 
 def open_dashboard(driver: WebDriver, url: str) -> None:
@@ -70,9 +71,9 @@ def click_cell(driver: WebDriver, journey: dict[str, Any], stage: str | None, to
 
 def quotes(driver: WebDriver, count: int) -> list[str]:
     WebDriverWait(driver, 15).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#quotes .quote-text")) == count)
-    return [
-        element.get_property("textContent") for element in driver.find_elements(By.CSS_SELECTOR, "#quotes .quote-text")
-    ]
+    # textContent, not .text: the exact characters the page holds, markup included when it is text
+    elements = driver.find_elements(By.CSS_SELECTOR, "#quotes .quote-text")
+    return [str(element.get_property("textContent")) for element in elements]
 
 
 def test_dashboard_shows_the_api_numbers(driver: WebDriver, site: Site) -> None:
@@ -90,7 +91,9 @@ def test_dashboard_shows_the_api_numbers(driver: WebDriver, site: Site) -> None:
     titles = driver.find_elements(By.CSS_SELECTOR, "#pain-points .card-title")
     assert [t.text for t in titles] == [p["name"] for p in pain]
     assert driver.find_elements(By.CSS_SELECTOR, "#emerging li")
-    assert driver.execute_script("return echarts.getInstanceByDom(document.getElementById('nps-trend')) !== undefined")
+    trend = site.api.get("/v1/analytics/trends", params={"interval": "week"}).json()["series"][0]["points"]
+    line = "return echarts.getInstanceByDom(document.getElementById('nps-trend')).getOption().series[1].data"
+    assert driver.execute_script(line) == [point["nps"]["score"] for point in trend]
 
 
 def test_channel_filter_reloads_every_panel(driver: WebDriver, site: Site) -> None:
@@ -132,12 +135,13 @@ def test_clicking_a_cell_lists_its_feedback(driver: WebDriver, site: Site) -> No
     journey = site.api.get("/v1/analytics/journey").json()
     cell = max((c for c in journey["cells"] if c["stage"]), key=lambda c: c["n"])
     click_cell(driver, journey, cell["stage"], cell["topic"])
-    listed = site.api.get("/v1/feedback", params={"stage": cell["stage"], "topic": cell["topic"], "limit": 20})
-    expected = [item["text"] for item in listed.json()["data"]]
-    shown = quotes(driver, len(expected))
-    assert shown == expected and set(shown) <= seed.TEXTS and len(shown) == min(cell["n"], 20) > 1
-    badges = driver.find_elements(By.CSS_SELECTOR, "#quotes .sentiment")
-    assert [b.text for b in badges][: len(expected)] and all(b.text for b in badges)
+    params = {"stage": cell["stage"], "topic": cell["topic"], "limit": 20}
+    listed = site.api.get("/v1/feedback", params=params).json()["data"]
+    shown = quotes(driver, len(listed))
+    assert shown == [item["text"] for item in listed] and len(shown) == min(cell["n"], 20) > 1
+    assert set(shown) <= seed.TEXTS
+    badges = [badge.text for badge in driver.find_elements(By.CSS_SELECTOR, "#quotes .sentiment")]
+    assert badges == [SENTIMENTS[item["analysis"]["sentiment"]["label"]] for item in listed]
     if os.environ.get("KOE_SCREENSHOT") == "1":
         time.sleep(1)  # let the charts finish their entry animation
         driver.execute_script("window.scrollTo(0, 0)")
@@ -145,8 +149,9 @@ def test_clicking_a_cell_lists_its_feedback(driver: WebDriver, site: Site) -> No
     # Items without a stage are their own column (未分類); the list endpoint has no "no stage" filter.
     unstaged = next(c for c in journey["cells"] if c["stage"] is None)
     click_cell(driver, journey, None, unstaged["topic"])
-    texts = quotes(driver, unstaged["n"])
-    assert set(texts) <= seed.TEXTS
+    topic = site.api.get("/v1/feedback", params={"topic": unstaged["topic"], "limit": 100}).json()["data"]
+    expected = [item["text"] for item in topic if item["analysis"]["stage"]["label"] is None]
+    assert quotes(driver, unstaged["n"]) == expected and set(expected) <= seed.TEXTS
     assert console_errors(driver) == []
 
 
@@ -154,11 +159,10 @@ def test_customer_text_is_shown_as_text_never_as_markup(driver: WebDriver, site:
     open_dashboard(driver, site.url)
     stored = site.api.get("/v1/feedback", params={"source": "web_form", "channel": "other"}).json()["data"]
     hostile = next(item for item in stored if item["text"] == HOSTILE_TEXT)
+    topic = hostile["analysis"]["topics"][0]["id"]
     journey = site.api.get("/v1/analytics/journey").json()
-    click_cell(driver, journey, "support", hostile["analysis"]["topics"][0]["id"])
-    cell = next(
-        c for c in journey["cells"] if (c["stage"], c["topic"]) == ("support", hostile["analysis"]["topics"][0]["id"])
-    )
+    click_cell(driver, journey, "support", topic)
+    cell = next(c for c in journey["cells"] if (c["stage"], c["topic"]) == ("support", topic))
     assert HOSTILE_TEXT in quotes(driver, min(cell["n"], 20))
     assert driver.find_elements(By.CSS_SELECTOR, "#quotes img, #quotes script") == []
     assert driver.execute_script("return window.koeXss") is None

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import FilterDep, IngestScope, PipelineDep, ReadScope, SessionDep, SettingsDep, TenantDep
+from app.api.deps import FilterDep, IngestScope, PipelineDep, ReadScope, RowId, SessionDep, SettingsDep, TenantDep
 from app.schemas.feedback import FeedbackBatchCreate, FeedbackBatchResult, FeedbackPublic, FeedbacksPublic
 from app.services import export
 from app.services import feedback as service
@@ -48,7 +48,9 @@ def list_feedback(
 
 
 @router.get(
-    "/export", dependencies=[ReadScope], responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}}
+    "/export",
+    dependencies=[ReadScope],
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}, export.XLSX: {}}}},
 )
 def export_feedback(
     session: SessionDep,
@@ -64,19 +66,18 @@ def export_feedback(
     if format == "jsonl":
         return StreamingResponse(export.jsonl_stream(records), media_type="application/x-ndjson", headers=disposition)
     if format == "xlsx":
-        xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        return StreamingResponse(export.xlsx_file(records), media_type=xlsx, headers=disposition)
+        return StreamingResponse(export.xlsx_file(records), media_type=export.XLSX, headers=disposition)
     return StreamingResponse(
         export.csv_stream(records, encoding), media_type=f"text/csv; charset={encoding}", headers=disposition
     )
 
 
 @router.get("/{feedback_id}", response_model=FeedbackPublic, dependencies=[ReadScope])
-def get_feedback(feedback_id: int, session: SessionDep, tenant: TenantDep) -> FeedbackPublic:
+def get_feedback(feedback_id: RowId, session: SessionDep, tenant: TenantDep) -> FeedbackPublic:
     return service.to_public(service.get_or_raise(session=session, tenant_id=tenant, feedback_id=feedback_id))
 
 
 @router.delete("/{feedback_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[IngestScope])
-def delete_feedback(feedback_id: int, session: SessionDep, tenant: TenantDep) -> Response:
+def delete_feedback(feedback_id: RowId, session: SessionDep, tenant: TenantDep) -> Response:
     service.delete(session=session, tenant_id=tenant, feedback_id=feedback_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.api.deps import AdminScope, FilterDep, IngestScope, ReadScope, SessionDep, SettingsDep, TenantDep
+from app.api.deps import AdminScope, FilterDep, IngestScope, ReadScope, RowId, SessionDep, SettingsDep, TenantDep
+from app.db.base import MAX_ID
 from app.schemas.jobs import JobErrorsPublic, JobPublic
 from app.services import jobs as service
 from app.workers.dispatch import notify
@@ -16,13 +17,13 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=JobPublic, dependencies=[ReadScope])
-def get_job(job_id: int, session: SessionDep, tenant: TenantDep) -> JobPublic:
+def get_job(job_id: RowId, session: SessionDep, tenant: TenantDep) -> JobPublic:
     """Status and counters: rows_total, rows_done, rows_failed, created, updated, unchanged, rate and ETA."""
     return service.to_public(service.get_or_raise(session=session, tenant_id=tenant, job_id=job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, dependencies=[IngestScope])
-def cancel_job(job_id: int, session: SessionDep, tenant: TenantDep) -> JobPublic:
+def cancel_job(job_id: RowId, session: SessionDep, tenant: TenantDep) -> JobPublic:
     """Stop a queued or running job; chunks already stored stay stored."""
     return service.to_public(service.cancel(session=session, tenant_id=tenant, job_id=job_id))
 
@@ -34,10 +35,10 @@ def cancel_job(job_id: int, session: SessionDep, tenant: TenantDep) -> JobPublic
     responses={200: {"content": {"text/csv": {}}}},
 )
 def job_errors(
-    job_id: int,
+    job_id: RowId,
     session: SessionDep,
     tenant: TenantDep,
-    after: int = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> JobErrorsPublic | Response:

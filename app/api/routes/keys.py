@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import AdminScope, PrincipalDep, SessionDep
+from app.api.deps import AdminScope, PrincipalDep, RowId, SessionDep
 from app.core.errors import Forbidden
 from app.schemas.keys import KeyCreate, KeyCreated, KeysPublic
 from app.services import keys as service
@@ -28,7 +28,7 @@ def list_keys(session: SessionDep, principal: PrincipalDep) -> KeysPublic:
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_key(key_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+def revoke_key(key_id: RowId, session: SessionDep, principal: PrincipalDep) -> Response:
     """Revoke a key: requests with it answer 401 from now on."""
     service.revoke(session=session, key_id=key_id, tenant_id=principal.tenant_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,7 @@ from app.db.tables import Analysis, AnalysisTopic, Feedback
 class FeedbackFilter:
     source: str | None = None
     channel: str | None = None
-    stage: str | None = None
+    stage: str | None = None  # "" = items without a stage
     topic: str | None = None
     sentiment: str | None = None
     segment: str | None = None
@@ -62,21 +62,25 @@ def segment_conditions(f: FeedbackFilter) -> list[ColumnElement[bool]]:
         Feedback.source: f.source,
         Feedback.channel: f.channel,
         Feedback.segment: f.segment,
-        Analysis.stage: f.stage,
+        Analysis.stage: f.stage or None,
         Analysis.sentiment: f.sentiment,
     }
     conditions = [column == value for column, value in column_equals.items() if value is not None]
+    if f.stage == "":  # "" asks for items without a stage
+        conditions.append(Analysis.stage.is_(None))
     for column, (low, high) in ((Feedback.nps, f.nps), (Feedback.csat, f.csat), (Feedback.ces, f.ces)):
         if low is not None:
             conditions.append(column >= low)
         if high is not None:
             conditions.append(column <= high)
     if f.topic is not None:
+        # Correlated to Analysis only: a query grouped by topic joins AnalysisTopic too, and auto-correlation
+        # would then take it out of the subquery (no FROM left).
         conditions.append(
             exists(
-                select(AnalysisTopic.analysis_id).where(
-                    AnalysisTopic.analysis_id == Analysis.id, AnalysisTopic.topic == f.topic
-                )
+                select(AnalysisTopic.analysis_id)
+                .where(AnalysisTopic.analysis_id == Analysis.id, AnalysisTopic.topic == f.topic)
+                .correlate(Analysis)
             )
         )
     conditions += [Feedback.meta[key].as_string() == value for key, value in f.metadata.items()]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import ApiKey
@@ -30,3 +32,13 @@ def list_(session: Session, *, tenant_id: str | None) -> list[ApiKey]:
 def add(session: Session, key: ApiKey) -> ApiKey:
     session.add(key)
     return key
+
+
+def touch(session: Session, *, key_id: int, now: datetime, stale_before: datetime) -> None:
+    """Record use, unless a concurrent request already did (one conditional UPDATE, no read-modify-write)."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, Date, Select, and_, case, cast, delete, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.db.tables import Analysis, DailyRollup, Feedback
+from app.db.tables import Analysis, AnalysisTopic, DailyRollup, Feedback
 
 KEY = ("tenant_id", "day", "channel", "segment", "stage", "sentiment", "topic")
 MEASURES = ("n", "nps_n", "promoters", "detractors", "csat_n", "csat_satisfied", "ces_n", "ces_sum")
@@ -85,9 +86,9 @@ class RollupDelta:
         if not rows:
             return
         dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
         for start in range(0, len(rows), 1_000):
-            stmt = insert(DailyRollup).values(rows[start : start + 1_000])
+            stmt = upsert(DailyRollup).values(rows[start : start + 1_000])
             stmt = stmt.on_conflict_do_update(
                 index_elements=list(KEY),
                 set_={m: getattr(DailyRollup, m) + getattr(stmt.excluded, m) for m in MEASURES},
@@ -95,22 +96,50 @@ class RollupDelta:
             session.execute(stmt)
 
 
-def rebuild(session: Session, *, zone: str, tenant_id: str | None = None, chunk: int = 5_000) -> int:
-    """Recompute the rollup from the stored rows (all tenants or one); returns the items counted."""
-    condition = [DailyRollup.tenant_id == tenant_id] if tenant_id else []
-    session.execute(delete(DailyRollup).where(*condition))
-    last_id, counted = 0, 0
-    while True:
-        stmt = select(Feedback).where(Feedback.id > last_id).order_by(Feedback.id).limit(chunk)
-        if tenant_id:
-            stmt = stmt.where(Feedback.tenant_id == tenant_id)
-        rows = session.scalars(stmt.options(selectinload(Feedback.analyses).selectinload(Analysis.topics))).all()
-        if not rows:
-            return counted
-        delta = RollupDelta(zone)
-        for row in rows:
-            delta.add(row, next((a for a in row.analyses if a.is_current), None))
-        delta.apply(session)
-        session.flush()
-        session.expunge_all()
-        last_id, counted = rows[-1].id, counted + len(rows)
+def rebuild(session: Session, *, zone: str, tenant_id: str | None = None) -> int:
+    """Recompute the rollup from the stored rows (all tenants or one) in two INSERT … SELECT statements;
+    returns the items counted."""
+    scope = [DailyRollup.tenant_id == tenant_id] if tenant_id else []
+    session.execute(delete(DailyRollup).where(*scope))
+    for topic in (None, AnalysisTopic.topic):
+        session.execute(
+            insert(DailyRollup).from_select([*KEY, *MEASURES], _contributions(session, zone, topic, tenant_id))
+        )
+    stmt = select(func.coalesce(func.sum(DailyRollup.n), 0)).where(DailyRollup.topic == NONE, *scope)
+    return int(session.execute(stmt).scalar() or 0)
+
+
+def _contributions(session: Session, zone: str, topic: Any, tenant_id: str | None) -> Select:
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((condition, 1), else_=0))
+
+    if session.get_bind().dialect.name == "postgresql":
+        day: ColumnElement[Any] = cast(func.timezone(zone, Feedback.written_at), Date)
+    else:
+        day = func.koe_period(Feedback.written_at, "day", zone)  # registered by app.db.session
+    keys = [
+        Feedback.tenant_id,
+        day,
+        Feedback.channel,
+        func.coalesce(Feedback.segment, NONE),
+        func.coalesce(Analysis.stage, NONE),
+        Analysis.sentiment,
+        topic if topic is not None else literal(NONE),
+    ]
+    measures = [
+        func.count(),
+        func.count(Feedback.nps),
+        count_if(Feedback.nps >= 9),
+        count_if(Feedback.nps <= 6),
+        func.count(Feedback.csat),
+        count_if(Feedback.csat >= 4),
+        func.count(Feedback.ces),
+        func.coalesce(func.sum(Feedback.ces), 0),
+    ]
+    stmt = select(*keys, *measures).select_from(Feedback)
+    stmt = stmt.join(Analysis, and_(Analysis.feedback_id == Feedback.id, Analysis.is_current.is_(True)))
+    if topic is not None:
+        stmt = stmt.join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id)
+    if tenant_id:
+        stmt = stmt.where(Feedback.tenant_id == tenant_id)
+    return stmt.group_by(*keys)

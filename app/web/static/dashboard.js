@@ -217,8 +217,13 @@ function renderTrend(trends) {
   const points = trends.series[0]?.points ?? [];
   charts.trend.setOption(
     {
-      grid: { left: 50, right: 20, top: 20, bottom: 30 },
-      xAxis: { type: "category", boundaryGap: false, data: points.map((p) => p.period) },
+      grid: { left: 50, right: 30, top: 34, bottom: 30 },
+      xAxis: {
+        type: "category",
+        boundaryGap: false,
+        data: points.map((p) => p.period),
+        axisLabel: { formatter: (period) => period.slice(5).replace("-", "/") },
+      },
       yAxis: { type: "value", min: -100, max: 100, name: "NPS" },
       tooltip: {
         trigger: "axis",
