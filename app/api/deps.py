@@ -100,7 +100,9 @@ def get_filter(
     settings: SettingsDep,
     source: str | None = None,
     channel: str | None = None,
-    stage: Annotated[str | None, Query(description="stage id or label: purchase / 購入; none / 未分類: no stage")] = None,
+    stage: Annotated[
+        str | None, Query(description="stage id or label: purchase / 購入; none / 未分類: no stage")
+    ] = None,
     topic: Annotated[str | None, Query(description="topic id, e.g. delivery")] = None,
     sentiment: Annotated[str | None, Query(pattern="^(positive|neutral|negative|mixed)$")] = None,
     segment: str | None = None,

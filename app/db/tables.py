@@ -175,12 +175,13 @@ class ApiKey(Base):
 
 
 class DailyRollup(Base):
-    """Tallies per local day and dimension (app.db.repositories.rollup keeps it exact on every write).
-    Rows with topic "" count items; rows with a topic count items with that topic."""
+    """Tallies per local day (and month) and dimension (app.db.repositories.rollup keeps it exact on every
+    write). Rows with topic "" count items; rows with a topic count items with that topic."""
 
     __tablename__ = "daily_rollup"
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)  # day, or month (day = the 1st)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     segment: Mapped[str] = mapped_column(String(128), primary_key=True)

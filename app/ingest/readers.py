@@ -24,6 +24,7 @@ from app.ingest.values import Cell, Limits, ParsedRow, Values, build_row, cell_t
 Format = Literal["csv", "tsv", "jsonl", "xlsx"]
 Record = tuple[int, Values, str | None]  # row number, cells, why the row is unreadable
 HEAD_BYTES = 64 * 1024
+RATIO_FLOOR = 1024 * 1024  # parts smaller than this expanded may compress as well as they like
 HEADER_WINDOW = 10  # the header is searched for in this many first rows
 EXTENSIONS: dict[str, Format] = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 EXTENSIONS |= {".xlsx": "xlsx", ".xlsm": "xlsx"}
@@ -386,13 +387,34 @@ def _xlsx_rows(path: str | Path, sheet: str | None, header_row: int | None, limi
 def _open_workbook(file: IO[bytes], limits: Limits) -> Any:
     try:
         with zipfile.ZipFile(file) as archive:  # a passed file object stays open
-            strings = sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith("sharedstrings.xml"))
+            parts = archive.infolist()
+        _refuse_zip_bomb(parts, limits)
+        strings = sum(i.file_size for i in parts if i.filename.lower().endswith("sharedstrings.xml"))
         if strings > limits.max_xlsx_strings_bytes:
             # openpyxl holds the shared strings (all of a sheet's text) in memory even in read-only mode.
             raise Invalid(f"XLSX の文字列が大きすぎます / the XLSX holds {strings} bytes of text, over the limit")
         return load_workbook(file, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ParseError, ValueError, OSError) as error:
         raise Invalid(f"XLSX ファイルとして開けません / not a readable XLSX file: {error}") from None
+
+
+def _refuse_zip_bomb(parts: list[zipfile.ZipInfo], limits: Limits) -> None:
+    """Judge a workbook by the sizes its zip declares, before inflating anything: zipfile never inflates a part
+    past its declared size, so these bound what openpyxl can be made to read."""
+    total = sum(part.file_size for part in parts)
+    if total > limits.max_xlsx_bytes:
+        raise Invalid(
+            f"XLSX を展開すると大きすぎます / the XLSX expands to {total:,} bytes > {limits.max_xlsx_bytes:,}",
+            code="xlsx_too_large",
+        )
+    for part in parts:
+        if part.file_size > max(RATIO_FLOOR, limits.max_xlsx_ratio * part.compress_size):
+            ratio = part.file_size // max(part.compress_size, 1)
+            raise Invalid(
+                f"XLSX の {part.filename} の圧縮率が異常です（zip bomb）/ {part.filename} expands {ratio:,}× "
+                f"to {part.file_size:,} bytes, more than a workbook does (zip bomb?)",
+                code="zip_bomb",
+            )
 
 
 def _sheet_name(workbook: Any, sheet: str | None) -> str:

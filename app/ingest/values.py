@@ -46,6 +46,8 @@ class Limits:
     max_columns: int = 1_000
     max_row_chars: int = 1_000_000  # a record's physical size: bounds memory even for a 50 MB cell
     max_xlsx_strings_bytes: int = 256 * 1024 * 1024  # openpyxl loads an XLSX's shared strings whole
+    max_xlsx_bytes: int = 2 * 1024 * 1024 * 1024  # an XLSX's parts, uncompressed, together
+    max_xlsx_ratio: int = 100  # uncompressed / compressed per part: workbooks ~15, a zip bomb ~1,000
 
 
 def cells_of(values: Values) -> list[Cell]:

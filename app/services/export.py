@@ -7,6 +7,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -42,6 +43,9 @@ COLUMNS = [
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# XML 1.0 cannot hold these C0 controls, and openpyxl refuses them: an XLSX cell shows each as its Control
+# Pictures glyph instead (\x07 → ␇), visibly. CSV and JSONL keep them as they are.
+XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 # CP932 cannot spell emoji and some symbols: they become 〓 (the geta mark Japanese print uses for a missing
@@ -105,6 +109,12 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def xlsx_cell(value: Any) -> Any:
+    """safe_cell, and the control characters an XLSX cannot hold made visible."""
+    value = safe_cell(value)
+    return XML_ILLEGAL.sub(lambda m: chr(0x2400 + ord(m.group())), value) if isinstance(value, str) else value
+
+
 def csv_stream(records: Iterator[dict[str, Any]], encoding: str, columns: Sequence[str] = COLUMNS) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
@@ -131,7 +141,7 @@ def xlsx_file(records: Iterator[dict[str, Any]]) -> tempfile.SpooledTemporaryFil
     sheet = workbook.create_sheet("feedback")
     sheet.append(COLUMNS)
     for record in records:
-        sheet.append([safe_cell(record[c]) for c in COLUMNS])
+        sheet.append([xlsx_cell(record[c]) for c in COLUMNS])
     handle: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115  (the response streams and closes it)
     workbook.save(handle)
     handle.seek(0)

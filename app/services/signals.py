@@ -248,22 +248,15 @@ def _share(x: int, n: int) -> float | None:
 def drivers(*, session: Session, tenant_id: str, f: FeedbackFilter, target: str = "nps") -> DriversPublic:
     """Per topic: the score of respondents with vs without it (exact, from database tallies), and an OLS
     coefficient of the topic indicators on the newest respondents when there are enough of them."""
-    scored = _scored_filter(f, target)
-    overall = repo.tallies(session, tenant_id=tenant_id, f=scored)[0]
-    per_topic = repo.tallies(session, tenant_id=tenant_id, f=scored, by=["topic"])
-    regression, coefficients = _regression(session, tenant_id=tenant_id, f=scored, target=target)
+    # The tallies count respondents apart (nps_n, csat_n), so no score filter is needed (and the rollup answers).
+    overall = repo.tallies(session, tenant_id=tenant_id, f=f)[0]
+    per_topic = repo.tallies(session, tenant_id=tenant_id, f=f, by=["topic"])
+    regression, coefficients = _regression(session, tenant_id=tenant_id, f=f, target=target)
     names = topic_names(session, tenant_id)
     items = [_driver(row, overall, target, names, coefficients.get(row["topic"])) for row in per_topic]
     items.sort(key=lambda d: (d.difference is None, d.difference if d.difference is not None else 0.0))
     n = overall["nps_n"] if target == "nps" else overall["csat_n"]
     return DriversPublic(target=target, n=n, regression=regression, items=items)
-
-
-def _scored_filter(f: FeedbackFilter, target: str) -> FeedbackFilter:
-    """Only respondents with a score count: the filter's score range, or the full scale when it sets none."""
-    low, high = getattr(f, target)
-    bounded = (0 if low is None else low, high)
-    return replace(f, nps=bounded) if target == "nps" else replace(f, csat=bounded)
 
 
 def _driver(

@@ -84,6 +84,8 @@ def test_dashboard_shows_the_api_numbers(driver: WebDriver, site: Site) -> None:
     assert driver.execute_script("return window.koeDashboard.cells") == len(journey["cells"]) > 20
     assert text(driver, "kpi-n") == str(journey["n"]) == str(len(seed.ROWS) + 1)
     assert text(driver, "kpi-nps") == api_number(overall["nps"]["score"])
+    net = journey["overall"]["net_sentiment"]
+    assert text(driver, "kpi-net") == ("+" if net > 0 else "") + f"{net:.2f}".replace("-", "−")
     assert f"n = {overall['nps']['n']}" in text(driver, "kpi-nps-sub")
     assert driver.find_element(By.ID, "kpi-nps-flag").is_displayed() is overall["nps"]["indicative"]
     assert text(driver, "kpi-csat") == f"{overall['csat']['score']:.1f} %"
@@ -146,11 +148,12 @@ def test_clicking_a_cell_lists_its_feedback(driver: WebDriver, site: Site) -> No
         time.sleep(1)  # let the charts finish their entry animation
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(SCREENSHOT))
-    # Items without a stage are their own column (未分類); the list endpoint has no "no stage" filter.
+    # Items without a stage are their own column (未分類), listed with stage=none.
     unstaged = next(c for c in journey["cells"] if c["stage"] is None)
     click_cell(driver, journey, None, unstaged["topic"])
-    topic = site.api.get("/v1/feedback", params={"topic": unstaged["topic"], "limit": 100}).json()["data"]
-    expected = [item["text"] for item in topic if item["analysis"]["stage"]["label"] is None]
+    listed = site.api.get("/v1/feedback", params={"stage": "none", "topic": unstaged["topic"], "limit": 20}).json()
+    expected = [item["text"] for item in listed["data"]]
+    assert all(item["analysis"]["stage"]["label"] is None for item in listed["data"])
     assert quotes(driver, unstaged["n"]) == expected and set(expected) <= seed.TEXTS
     assert console_errors(driver) == []
 

@@ -42,7 +42,7 @@ def _items() -> list[dict[str, Any]]:
             csat=(i % 5) + 1 if i % 2 else None,
             ces=(i % 7) + 1 if i % 4 == 0 else None,
             # around midnight in Tokyo (15:00 UTC) on several days
-            written_at=f"2026-11-{1 + i % 9:02d}T{14 + i % 3}:{(i * 13) % 60:02d}:00Z",
+            written_at=f"2026-{9 + i % 3:02d}-{1 + i % 9:02d}T{14 + i % 3}:{(i * 13) % 60:02d}:00Z",
         )
         for i in range(36)
     ]
@@ -61,18 +61,25 @@ def assert_rollup_matches(session: Session) -> None:
         FeedbackFilter(
             written_from=datetime(2026, 11, 2, 15, tzinfo=UTC), written_to=datetime(2026, 11, 6, 15, tzinfo=UTC)
         ),
+        # 20 Sep – 5 Nov JST: October from month rows, the days around it from day rows
+        FeedbackFilter(
+            written_from=datetime(2026, 9, 19, 15, tzinfo=UTC), written_to=datetime(2026, 11, 4, 15, tzinfo=UTC)
+        ),
+        FeedbackFilter(written_to=datetime(2026, 11, 3, 15, tzinfo=UTC)),
+        FeedbackFilter(written_from=datetime(2026, 10, 14, 15, tzinfo=UTC), channel="review"),
     ]
-    calendar = Calendar("day", rollup.zone())
     checked = 0
-    for f in filters:
-        for by in BY:
-            if not repo.rollup_answers(f, by, calendar):
-                continue
-            kwargs: dict[str, Any] = {"tenant_id": "default", "f": f, "by": by, "calendar": calendar}
-            fast, exact = repo.tallies(session, **kwargs), repo.tallies(session, use_rollup=False, **kwargs)
-            assert _sorted(fast) == _sorted(exact), (f, by)
-            checked += 1
-    assert checked >= 30
+    for interval in ("day", "week", "month"):
+        calendar = Calendar(interval, rollup.zone())
+        for f in filters:
+            for by in BY:
+                if not repo.rollup_answers(f, by, calendar):
+                    continue
+                kwargs: dict[str, Any] = {"tenant_id": "default", "f": f, "by": by, "calendar": calendar}
+                fast, exact = repo.tallies(session, **kwargs), repo.tallies(session, use_rollup=False, **kwargs)
+                assert _sorted(fast) == _sorted(exact), (interval, f, by)
+                checked += 1
+    assert checked >= 100
 
 
 def test_rollup_follows_creates_updates_and_deletes(client: TestClient, session: Session) -> None:

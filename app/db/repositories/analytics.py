@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.core.time import next_period
 from app.db.repositories import rollup
 from app.db.repositories.filters import FeedbackFilter, apply_complement, apply_filter, current_analysis_join
 from app.db.tables import Analysis, AnalysisTopic, DailyRollup, Feedback
@@ -112,7 +113,9 @@ def _from_rollup(
     keys = [
         (_day_bucket(session, calendar) if name == "period" and calendar else dims[name]).label(name) for name in by
     ]
-    conditions = _rollup_conditions(tenant_id, f, by)
+    # A month row fits no week or day bucket.
+    months = "period" not in by or (calendar is not None and calendar.interval == "month")
+    conditions = _rollup_conditions(tenant_id, f, by, months=months)
     columns = [
         func.sum(r.n).label("n"),
         *(func.sum(case((r.sentiment == s, r.n), else_=0)).label(s) for s in SENTIMENTS),
@@ -129,15 +132,13 @@ def _from_rollup(
     return rows
 
 
-def _rollup_conditions(tenant_id: str, f: FeedbackFilter, by: Sequence[str]) -> list[ColumnElement[bool]]:
-    r, zone = DailyRollup, rollup.zone()
-    conditions = [r.tenant_id == tenant_id]
+def _rollup_conditions(
+    tenant_id: str, f: FeedbackFilter, by: Sequence[str], *, months: bool
+) -> list[ColumnElement[bool]]:
+    r = DailyRollup
+    conditions = [r.tenant_id == tenant_id, _period(f, months=months)]
     equals = {r.channel: f.channel, r.segment: f.segment, r.stage: f.stage, r.sentiment: f.sentiment}
     conditions += [column == value for column, value in equals.items() if value is not None]
-    if f.written_from is not None:
-        conditions.append(r.day >= rollup.local_day(f.written_from, zone))
-    if f.written_to is not None:
-        conditions.append(r.day < rollup.local_day(f.written_to, zone))
     if f.topic is not None:
         conditions.append(r.topic == f.topic)
     else:
@@ -145,10 +146,37 @@ def _rollup_conditions(tenant_id: str, f: FeedbackFilter, by: Sequence[str]) -> 
     return conditions
 
 
+def _period(f: FeedbackFilter, *, months: bool) -> ColumnElement[bool]:
+    """Rollup rows covering the filter's days exactly: month rows for the whole months inside the range (when
+    `months`), day rows for the days outside them."""
+    r, zone = DailyRollup, rollup.zone()
+    low = rollup.local_day(f.written_from, zone) if f.written_from else None
+    high = rollup.local_day(f.written_to, zone) if f.written_to else None
+
+    def days(start: date | None, end: date | None) -> ColumnElement[bool]:
+        bounds = [r.day >= start] if start else []
+        return and_(r.grain == rollup.DAY, *bounds, *([r.day < end] if end else []))
+
+    first_month = low if low is None or low.day == 1 else next_period(low, "month")
+    end_month = high.replace(day=1) if high else None
+    if not months or (first_month and end_month and first_month >= end_month):
+        return days(low, high)
+    whole = [r.grain == rollup.MONTH]
+    whole += [r.day >= first_month] if first_month else []
+    whole += [r.day < end_month] if end_month else []
+    parts = [and_(*whole)]
+    if low is not None and first_month is not None and low < first_month:
+        parts.append(days(low, first_month))
+    if high is not None and end_month is not None and end_month < high:
+        parts.append(days(end_month, high))
+    return or_(*parts)
+
+
 def latest_day(session: Session, *, tenant_id: str, f: FeedbackFilter) -> date | None:
     """The local day of the newest item the filter matches."""
     if rollup_answers(f, (), None):
-        stmt = select(func.max(DailyRollup.day)).where(*_rollup_conditions(tenant_id, f, ()), DailyRollup.n > 0)
+        conditions = _rollup_conditions(tenant_id, f, (), months=False)
+        stmt = select(func.max(DailyRollup.day)).where(*conditions, DailyRollup.n > 0)
         return session.execute(stmt).scalar()
     latest = session.execute(
         apply_filter(current_analysis_join(select(func.max(Feedback.written_at)).select_from(Feedback)), tenant_id, f)

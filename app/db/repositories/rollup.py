@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from app.core.config import get_settings
 from app.db.tables import Analysis, AnalysisTopic, DailyRollup, Feedback
 
-KEY = ("tenant_id", "day", "channel", "segment", "stage", "sentiment", "topic")
+KEY = ("tenant_id", "grain", "day", "channel", "segment", "stage", "sentiment", "topic")
+DAY, MONTH = "day", "month"  # a month row sums the day rows of its month: long ranges read ~30× fewer rows
 MEASURES = ("n", "nps_n", "promoters", "detractors", "csat_n", "csat_satisfied", "ces_n", "ces_sum")
 NONE = ""  # NULL cannot take part in a primary key: "no segment / stage / topic" is stored as ""
 
-Key = tuple[str, date, str, str, str, str, str]
+Key = tuple[str, str, date, str, str, str, str, str]
 
 
 def zone() -> str:
@@ -66,12 +67,13 @@ class RollupDelta:
         if analysis is None:
             return
         day = local_day(row.written_at, self.zone)
-        base = (row.tenant_id, day, row.channel, row.segment or NONE, analysis.stage or NONE, analysis.sentiment)
+        dims = (row.channel, row.segment or NONE, analysis.stage or NONE, analysis.sentiment)
         measures = [sign * int(v) for v in _measures(row)]
-        for topic in [NONE, *(t.topic for t in analysis.topics)]:
-            total = self.changes[(*base, topic)]
-            for i, value in enumerate(measures):
-                total[i] += value
+        for grain, start in ((DAY, day), (MONTH, day.replace(day=1))):
+            for topic in [NONE, *(t.topic for t in analysis.topics)]:
+                total = self.changes[(row.tenant_id, grain, start, *dims, topic)]
+                for i, value in enumerate(measures):
+                    total[i] += value
 
     def remove(self, row: Feedback, analysis: Analysis | None) -> None:
         self.add(row, analysis, sign=-1)
@@ -102,10 +104,12 @@ def rebuild(session: Session, *, zone: str, tenant_id: str | None = None) -> int
     scope = [DailyRollup.tenant_id == tenant_id] if tenant_id else []
     session.execute(delete(DailyRollup).where(*scope))
     for topic in (None, AnalysisTopic.topic):
-        session.execute(
-            insert(DailyRollup).from_select([*KEY, *MEASURES], _contributions(session, zone, topic, tenant_id))
-        )
-    stmt = select(func.coalesce(func.sum(DailyRollup.n), 0)).where(DailyRollup.topic == NONE, *scope)
+        contributions = _contributions(session, zone, topic, tenant_id)
+        session.execute(insert(DailyRollup).from_select([*KEY, *MEASURES], contributions))
+    session.execute(insert(DailyRollup).from_select([*KEY, *MEASURES], _months(session, tenant_id)))
+    stmt = select(func.coalesce(func.sum(DailyRollup.n), 0)).where(
+        DailyRollup.grain == DAY, DailyRollup.topic == NONE, *scope
+    )
     return int(session.execute(stmt).scalar() or 0)
 
 
@@ -119,6 +123,7 @@ def _contributions(session: Session, zone: str, topic: Any, tenant_id: str | Non
         day = func.koe_period(Feedback.written_at, "day", zone)  # registered by app.db.session
     keys = [
         Feedback.tenant_id,
+        literal(DAY),
         day,
         Feedback.channel,
         func.coalesce(Feedback.segment, NONE),
@@ -142,4 +147,17 @@ def _contributions(session: Session, zone: str, topic: Any, tenant_id: str | Non
         stmt = stmt.join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id)
     if tenant_id:
         stmt = stmt.where(Feedback.tenant_id == tenant_id)
+    return stmt.group_by(*keys)
+
+
+def _months(session: Session, tenant_id: str | None) -> Select:
+    r = DailyRollup
+    if session.get_bind().dialect.name == "postgresql":
+        month: ColumnElement[Any] = cast(func.date_trunc("month", r.day), Date)
+    else:
+        month = func.koe_day_period(r.day, "month")
+    keys = [r.tenant_id, literal(MONTH), month, r.channel, r.segment, r.stage, r.sentiment, r.topic]
+    stmt = select(*keys, *(func.sum(getattr(r, m)) for m in MEASURES)).where(r.grain == DAY)
+    if tenant_id:
+        stmt = stmt.where(r.tenant_id == tenant_id)
     return stmt.group_by(*keys)

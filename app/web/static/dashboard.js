@@ -96,7 +96,7 @@ function askForKey(reason) {
 }
 
 // ---- panels
-function renderKpis(journey, scores, trends) {
+function renderKpis(journey, scores) {
   $("kpi-n").textContent = integer(journey.n);
   const { nps, csat } = scores.overall;
   $("kpi-nps").textContent = signed(nps.score);
@@ -104,12 +104,10 @@ function renderKpis(journey, scores, trends) {
   $("kpi-nps-flag").hidden = !nps.indicative;
   $("kpi-csat").textContent = csat.score === null ? "—" : `${fixed(csat.score)} %`;
   $("kpi-csat-sub").textContent = csat.n ? `4〜5 の割合・95 % 区間 ${range(csat.interval)}・n = ${integer(csat.n)}` : "回答なし";
-  // The API has no net sentiment over the whole filter yet: show the newest week of the trend, labelled as such.
-  const points = trends.series[0]?.points ?? [];
-  const latest = points[points.length - 1];
-  $("kpi-net").textContent = latest ? signed(latest.net_sentiment, 2) : "—";
-  $("kpi-net-sub").textContent = latest
-    ? `直近の週（${latest.period}〜）・95 % 区間 ${range(latest.net_sentiment_interval, 2)}・n = ${integer(latest.n)}`
+  const overall = journey.overall;
+  $("kpi-net").textContent = overall.n ? signed(overall.net_sentiment, 2) : "—";
+  $("kpi-net-sub").textContent = overall.n
+    ? `ポジ − ネガ・95 % 区間 ${range(overall.net_sentiment_interval, 2)}・n = ${integer(overall.n)}`
     : "データなし";
 }
 
@@ -172,13 +170,11 @@ async function showQuotes(item) {
   const token = ++state.quotesToken;
   const box = $("quotes");
   box.replaceChildren(el("p", "muted", `${item.title}：読み込み中…`));
-  // The list endpoint cannot filter "no stage": fetch the topic and keep the unstaged items.
-  const unstaged = item.cell.stage === null;
-  const extra = unstaged ? { topic: item.cell.topic, limit: 100 } : { stage: item.cell.stage, topic: item.cell.topic, limit: 20 };
+  const extra = { stage: item.cell.stage ?? "none", topic: item.cell.topic, limit: 20 };
   try {
     const page = await api("feedback", state.filters, extra);
     if (token !== state.quotesToken) return;
-    const rows = unstaged ? page.data.filter((f) => !f.analysis?.stage?.label).slice(0, 20) : page.data;
+    const rows = page.data;
     const list = el("ul", "quote-list", ...rows.map(quoteRow));
     const heading = el("h3", null, `${item.title}：${integer(item.cell.n)} 件（新しい順に最大 20 件）`);
     box.replaceChildren(heading, rows.length ? list : el("p", "empty", "該当するフィードバックがありません。"));
@@ -298,7 +294,7 @@ async function reload() {
   const trends = get("trends", { interval: "week" });
   let cells = 0;
   const results = await Promise.allSettled([
-    Promise.all([journey, scores, trends]).then(([j, s, t]) => current(() => renderKpis(j, s, t))()),
+    Promise.all([journey, scores]).then(([j, s]) => current(() => renderKpis(j, s))()),
     journey.then(current((j) => (cells = renderHeatmap(j)))),
     trends.then(current(renderTrend)),
     get("pain-points", { limit: 5 }).then(current(renderPainPoints)),

@@ -27,6 +27,7 @@ def upgrade() -> None:
     op.create_table(
         "daily_rollup",
         sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.Column("grain", sa.String(length=8), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("segment", sa.String(length=128), nullable=False),
@@ -35,7 +36,15 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(length=64), nullable=False),
         *(sa.Column(m, sa.Integer(), nullable=False) for m in MEASURES),
         sa.PrimaryKeyConstraint(
-            "tenant_id", "day", "channel", "segment", "stage", "sentiment", "topic", name=op.f("pk_daily_rollup")
+            "tenant_id",
+            "grain",
+            "day",
+            "channel",
+            "segment",
+            "stage",
+            "sentiment",
+            "topic",
+            name=op.f("pk_daily_rollup"),
         ),
     )
     op.create_table(
