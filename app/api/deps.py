@@ -16,6 +16,7 @@ from app.core.time import Moment, to_utc
 from app.db.base import MAX_ID
 from app.db.repositories.filters import FeedbackFilter
 from app.schemas.keys import Scope
+from app.schemas.nul import refuse_nul
 from app.services import keys as keys_service
 from app.services import taxonomy as taxonomy_service
 from app.services.keys import Principal
@@ -135,6 +136,7 @@ def make_filter(
     **columns: str | None,
 ) -> FeedbackFilter:
     """The one way a filter is made, from query parameters or from a request body (compare)."""
+    refuse_nul({**columns, "stage": stage, "meta": meta}, "/query", "NUL characters (U+0000) match nothing")
     return FeedbackFilter(
         **columns,
         stage=_stage(stage),

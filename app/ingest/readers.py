@@ -126,7 +126,7 @@ def normalize_encoding(name: str, head: bytes = b"") -> str:
     """An explicit encoding checked and canonicalized: any Shift_JIS is read as its superset cp932."""
     try:
         canonical = codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name with NUL in it
         raise Invalid(f"不明な文字コードです / unknown encoding {name!r}") from None
     if canonical.startswith("shift_jis") or canonical == "cp932":
         return "cp932"

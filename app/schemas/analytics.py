@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.time import Moment
+from app.schemas.nul import RefusesNul
 
 
 class SentimentCell(BaseModel):
@@ -218,10 +219,10 @@ class KeywordsPublic(BaseModel):
     pairs: list[TermPair]
 
 
-class FilterBody(BaseModel):
+class FilterBody(RefusesNul):
     """The filters of the query string, as a JSON object (for compare)."""
 
-    model_config = {"extra": "forbid", "populate_by_name": True}
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     label: str | None = None
     source: str | None = None

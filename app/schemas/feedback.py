@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from app.core.time import Moment, supported
 from app.schemas.analysis import AnalysisPublic, StageId
+from app.schemas.nul import RefusesNul
 from models.conversation import Turn, render
 from models.journey import stage_id
 
@@ -50,7 +51,7 @@ class TurnPublic(BaseModel):
     at: str | None = Field(None, description="ISO 8601 time, or a log's clock time (10:02:00)")
 
 
-class FeedbackCreate(FeedbackBase):
+class FeedbackCreate(FeedbackBase, RefusesNul):
     model_config = ConfigDict(extra="forbid")
 
     turns: list[TurnIn] | None = Field(

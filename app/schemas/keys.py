@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.schemas.nul import RefusesNul
+
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -24,7 +26,7 @@ class KeyBase(BaseModel):
         return [s for s in SCOPES if s in scopes]
 
 
-class KeyCreate(KeyBase):
+class KeyCreate(KeyBase, RefusesNul):
     model_config = ConfigDict(extra="forbid")
 
     tenant: TenantId | None = Field(None, description="the tenant of the new key; only the caller's own")

@@ -49,24 +49,36 @@ from models.journey import STAGES
 
 
 def journey(*, session: Session, tenant_id: str, f: FeedbackFilter) -> JourneyPublic:
+    """Two grouped queries: items per stage, and item-topics per stage × topic. Every item has exactly one
+    stage (or none), so the totals per topic and overall are sums of those rows, not more queries."""
     names = topic_names(session, tenant_id)
     by_stage = repo.tallies(session, tenant_id=tenant_id, f=f, by=["stage"])
-    by_topic = repo.tallies(session, tenant_id=tenant_id, f=f, by=["topic"])
     by_cell = repo.tallies(session, tenant_id=tenant_id, f=f, by=["stage", "topic"])
     stages = [
         StageCell(stage=r["stage"], label=STAGES.get(r["stage"] or "", NO_STAGE_LABEL), **sentiment_cell(r))
         for r in sorted(by_stage, key=lambda r: stage_order(r["stage"]))
     ]
+    by_topic = _summed(by_cell, "topic")
     topics = [
-        TopicCell(topic=r["topic"], name=names.get(r["topic"], r["topic"]), **sentiment_cell(r))
-        for r in sorted(by_topic, key=lambda r: (-r["n"], r["topic"]))
+        TopicCell(topic=topic, name=names.get(topic, topic), **sentiment_cell(r))
+        for topic, r in sorted(by_topic.items(), key=lambda kv: (-kv[1]["n"], kv[0]))
     ]
     cells = [
         StageTopicCell(stage=r["stage"], topic=r["topic"], **sentiment_cell(r))
         for r in sorted(by_cell, key=lambda r: (stage_order(r["stage"]), r["topic"]))
     ]
-    overall = SentimentCell(**sentiment_cell(repo.tallies(session, tenant_id=tenant_id, f=f)[0]))
+    overall = SentimentCell(**sentiment_cell(_summed(by_stage, None).get(None, EMPTY_TALLY)))
     return JourneyPublic(n=overall.n, overall=overall, stages=stages, topics=topics, cells=cells)
+
+
+def _summed(rows: list[dict[str, Any]], key: str | None) -> dict[Any, dict[str, Any]]:
+    """Tally rows added up per value of `key` (None: all rows into one)."""
+    totals: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        total = totals.setdefault(row[key] if key else None, dict.fromkeys(EMPTY_TALLY, 0))
+        for measure in EMPTY_TALLY:
+            total[measure] += row[measure]
+    return totals
 
 
 def score_group(row: dict[str, Any], group: str | None = None) -> ScoreGroup:

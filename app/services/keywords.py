@@ -17,10 +17,10 @@ from app.db.repositories import analytics as repo
 from app.db.repositories.filters import FeedbackFilter
 from app.schemas.analytics import KeywordsPublic, Term, TermPair
 
-SAMPLE_LIMIT = 5_000  # newest documents read per side: bounds latency on any table size
+SAMPLE_LIMIT = 3_000  # newest documents read per side: bounds latency on any table size
 PRIOR_STRENGTH = 500.0
 MIN_COUNT = 3
-METHOD = "log-odds ratio, informative Dirichlet prior (Monroe et al. 2008), document frequency, newest ≤ 5,000 docs"
+METHOD = "log-odds ratio, informative Dirichlet prior (Monroe et al. 2008), document frequency, newest ≤ 3,000 docs"
 
 
 def characteristic_terms(

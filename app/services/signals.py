@@ -24,20 +24,21 @@ from app.schemas.analytics import (
 )
 from app.services import stats
 from app.services.aggregates import as_period, resolve_period, scaled, sentiment_cell, topic_names
-from app.services.keywords import score_terms
+from app.services.keywords import SAMPLE_LIMIT, score_terms
 from models.taxonomy import OTHER_TOPIC
 
 NEGATIVE = ("negative", "mixed")
-QUOTE_CANDIDATES = 200
+QUOTE_CANDIDATES = 60
 QUOTE_LENGTH = (6, 120)  # a quote is one sentence an analyst can read at a glance
 QUOTE_OVERLAP = 0.5  # character-bigram Jaccard above which two quotes say the same thing
+QUOTE_RECENT = timedelta(days=7)
 EMERGING_ALPHA = 0.05
 EMERGING_MIN_RECENT = 5
 EMERGING_TEST = (
     "one-sided pooled two-proportion z-test (recent window vs baseline), Benjamini–Hochberg adjusted across "
     "all topics and terms; flagged when adjusted p < 0.05 and at least 5 recent items"
 )
-REGRESSION_SAMPLE = 20_000
+REGRESSION_SAMPLE = 10_000
 REGRESSION_MIN_PER_TERM = 10  # respondents per estimated coefficient before a regression is attempted
 DRIVER_MIN_MENTIONS = 30
 
@@ -109,27 +110,33 @@ def representative_quotes(
     session: Session, *, tenant_id: str, f: FeedbackFilter, topic: str | None, k: int
 ) -> list[Quote]:
     """Short, diverse, recent: the negative sentences about the topic (any negative sentence when the topic
-    was found only at document level), skipping near-repeats of a quote already chosen."""
+    was found only at document level), skipping near-repeats of a quote already chosen. The newest week of the
+    period is read first, the whole period only when that week has too few."""
+    windows = [f]
+    if f.written_from and f.written_to and f.written_to - f.written_from > QUOTE_RECENT:
+        windows.insert(0, f.with_period(f.written_to - QUOTE_RECENT, f.written_to))
     chosen: list[tuple[Quote, set[str]]] = []
-    rows = repo.quote_candidates(
-        session, tenant_id=tenant_id, f=f, topic=topic, sentiments=NEGATIVE, limit=QUOTE_CANDIDATES
-    )
-    for feedback_id, written_at, sentences in rows:
-        sentence = _best_sentence(sentences, topic)
-        if sentence is None:
-            continue
-        grams = _bigrams(sentence["text"])
-        if any(len(grams & other) / max(1, len(grams | other)) > QUOTE_OVERLAP for _, other in chosen):
-            continue
-        quote = Quote(
-            feedback_id=feedback_id,
-            written_at=written_at,
-            text=sentence["text"].strip(),
-            sentiment=sentence["sentiment"]["label"],
+    for window in windows:
+        chosen = []
+        rows = repo.quote_candidates(
+            session, tenant_id=tenant_id, f=window, topic=topic, sentiments=NEGATIVE, limit=QUOTE_CANDIDATES
         )
-        chosen.append((quote, grams))
-        if len(chosen) == k:
-            break
+        for feedback_id, written_at, sentences in rows:
+            sentence = _best_sentence(sentences, topic)
+            if sentence is None:
+                continue
+            grams = _bigrams(sentence["text"])
+            if any(len(grams & other) / max(1, len(grams | other)) > QUOTE_OVERLAP for _, other in chosen):
+                continue
+            quote = Quote(
+                feedback_id=feedback_id,
+                written_at=written_at,
+                text=sentence["text"].strip(),
+                sentiment=sentence["sentiment"]["label"],
+            )
+            chosen.append((quote, grams))
+            if len(chosen) == k:
+                return [quote for quote, _ in chosen]
     return [quote for quote, _ in chosen]
 
 
@@ -190,8 +197,8 @@ def _term_candidates(
     session: Session, *, tenant_id: str, recent_f: FeedbackFilter, baseline_f: FeedbackFilter
 ) -> list[dict[str, Any]]:
     """Terms over-represented recently (log-odds screen on the newest documents), then tested like topics."""
-    recent_docs = [set(t) for t in repo.recent_terms(session, tenant_id=tenant_id, f=recent_f, limit=5_000)]
-    baseline_docs = [set(t) for t in repo.recent_terms(session, tenant_id=tenant_id, f=baseline_f, limit=5_000)]
+    recent_docs = [set(t) for t in repo.recent_terms(session, tenant_id=tenant_id, f=recent_f, limit=SAMPLE_LIMIT)]
+    baseline_docs = [set(t) for t in repo.recent_terms(session, tenant_id=tenant_id, f=baseline_f, limit=SAMPLE_LIMIT)]
     return [
         {
             "kind": "term",
@@ -341,7 +348,7 @@ def _regression(
         n=len(rows),
         topics=len(topics),
         r_squared=round(1.0 - float(residual @ residual) / total, 4) if total else 0.0,
-        method="OLS on topic indicators, classical SE, newest ≤ 20,000 respondents, topics with ≥ 30 mentions",
+        method="OLS on topic indicators, classical SE, newest ≤ 10,000 respondents, topics with ≥ 30 mentions",
     )
     coefficients = {
         t: (

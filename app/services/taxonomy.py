@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import FieldError, Invalid
 from app.db.repositories import taxonomy as repo
 from app.db.tables import TaxonomyVersion
+from app.schemas.nul import refuse_nul
 from models.pipeline import AnalysisPipeline
 from models.registry import topic_analyzer
 from models.taxonomy import Taxonomy, default_taxonomy, parse_taxonomy
@@ -31,6 +32,7 @@ def parse_or_raise(raw: bytes) -> Taxonomy:
 def activate(*, session: Session, tenant_id: str, raw: bytes) -> Taxonomy:
     """Store a new taxonomy as the tenant's active one; older ones stay for the record."""
     taxonomy = parse_or_raise(raw)
+    refuse_nul(taxonomy.model_dump())
     repo.deactivate_all(session, tenant_id=tenant_id)
     repo.add(
         session,

@@ -16,6 +16,7 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Job
 from app.ingest.mapping import map_row, validate_mapping
 from app.ingest.readers import Dialect, iter_rows, preview
+from app.schemas.nul import refuse_nul
 from app.services.jobs import SourceRow
 
 COPY_CHUNK = 1024 * 1024
@@ -106,6 +107,7 @@ def create_job(
         "sheet": layout["sheet"],
         "header_row": layout["header_row"],
     }
+    refuse_nul(options)  # stored as JSON with the job
     job = jobs_repo.add(session, Job(tenant_id=tenant_id, kind="upload", status="queued", options=options))
     session.commit()
     return job

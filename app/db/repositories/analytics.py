@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.core.time import next_period
 from app.db.repositories import rollup
 from app.db.repositories.filters import FeedbackFilter, apply_complement, apply_filter, current_analysis_join
-from app.db.tables import Analysis, AnalysisTopic, DailyRollup, Feedback
+from app.db.tables import Analysis, AnalysisTopic, DailyRollup, Feedback, TaxonomyVersion
 
 SENTIMENTS = ("positive", "neutral", "negative", "mixed")
 DIMENSIONS: dict[str, Any] = {
@@ -198,12 +198,9 @@ def _ints(row: Any) -> dict[str, Any]:
 
 
 def topic_names(session: Session, *, tenant_id: str) -> dict[str, str]:
-    stmt = (
-        select(AnalysisTopic.topic, func.max(AnalysisTopic.name))
-        .where(AnalysisTopic.tenant_id == tenant_id)
-        .group_by(AnalysisTopic.topic)
-    )
-    return {topic: name for topic, name in session.execute(stmt)}
+    """Labels of every taxonomy the tenant ever used, newest last (a few small rows, unlike scanning topics)."""
+    stmt = select(TaxonomyVersion.body).where(TaxonomyVersion.tenant_id == tenant_id).order_by(TaxonomyVersion.id)
+    return {t["id"]: t["label"] for (body,) in session.execute(stmt) for t in body.get("topics", [])}
 
 
 def quote_candidates(
@@ -231,17 +228,18 @@ def recent_terms(
 def respondents(
     session: Session, *, tenant_id: str, f: FeedbackFilter, target: str, limit: int
 ) -> list[tuple[int, int, list[str]]]:
-    """(analysis id, score, topics) of the newest `limit` items with a `target` score (nps or csat)."""
+    """(analysis id, score, topics) of the newest `limit` items with a `target` score (nps or csat), in one
+    round trip: the newest respondents as a subquery, their topic rows joined to it."""
     score = {"nps": Feedback.nps, "csat": Feedback.csat}[target]
-    stmt = current_analysis_join(select(Analysis.id, score).select_from(Feedback)).where(score.is_not(None))
-    stmt = apply_filter(stmt, tenant_id, f).order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit)
-    rows = [(analysis_id, value) for analysis_id, value in session.execute(stmt)]
-    topics: dict[int, list[str]] = {analysis_id: [] for analysis_id, _ in rows}
-    ids = list(topics)
-    for start in range(0, len(ids), 5_000):
-        chunk = ids[start : start + 5_000]
-        for analysis_id, topic in session.execute(
-            select(AnalysisTopic.analysis_id, AnalysisTopic.topic).where(AnalysisTopic.analysis_id.in_(chunk))
-        ):
-            topics[analysis_id].append(topic)
-    return [(analysis_id, value, topics[analysis_id]) for analysis_id, value in rows]
+    newest = current_analysis_join(select(Analysis.id.label("id"), score.label("score")).select_from(Feedback))
+    newest = apply_filter(newest.where(score.is_not(None)), tenant_id, f)
+    rows = newest.order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit).subquery()
+    stmt = select(rows.c.id, rows.c.score, AnalysisTopic.topic).outerjoin(
+        AnalysisTopic, AnalysisTopic.analysis_id == rows.c.id
+    )
+    found: dict[int, tuple[int, list[str]]] = {}
+    for analysis_id, value, topic in session.execute(stmt):
+        topics = found.setdefault(analysis_id, (value, []))[1]
+        if topic is not None:
+            topics.append(topic)
+    return [(analysis_id, value, topics) for analysis_id, (value, topics) in found.items()]
