@@ -14,6 +14,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,7 @@ def seed(engine: Engine, rows: int) -> None:
         start = int(connection.execute(select(func.coalesce(func.max(Feedback.id), 0))).scalar() or 0) + 1
     generated = _rows(templates, start, rows - existing, rng)
     with tqdm(total=rows - existing, desc="seeding", unit="rows") as bar:
-        while batch := [next(generated, None) for _ in range(BATCH)]:
-            batch = [b for b in batch if b is not None]
-            if not batch:
-                break
+        while batch := list(islice(generated, BATCH)):
             with engine.begin() as connection:
                 connection.execute(insert(Feedback), [b[0] for b in batch])
                 connection.execute(insert(Analysis), [b[1] for b in batch])

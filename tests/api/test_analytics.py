@@ -80,3 +80,14 @@ def test_empty_set_answers_zeroes_not_errors(client: TestClient) -> None:
     assert (empty["n"], empty["stages"], empty["topics"], empty["cells"]) == (0, [], [], [])
     assert empty["overall"]["net_sentiment"] is None and empty["overall"]["share_intervals"] == {}
     assert client.get("/v1/analytics/scores").json()["overall"]["nps"]["score"] is None
+
+
+def test_a_topic_filter_on_breakdowns_by_topic(client: TestClient) -> None:
+    # Regression (found by tests/fuzz): the topic filter's EXISTS subquery lost its FROM when the query itself
+    # joined the topics table, so every analytics view grouped by topic answered 500 under ?topic=.
+    seed(client)
+    body = client.get("/v1/analytics/journey", params={"topic": "delivery"}).json()
+    assert body["n"] == 2 and "delivery" in {t["topic"] for t in body["topics"]}
+    assert {(c["stage"], c["topic"]) for c in body["cells"]} >= {("purchase", "delivery")}
+    for path in ("pain-points", "drivers", "emerging", "trends"):
+        assert client.get(f"/v1/analytics/{path}", params={"topic": "delivery", "by": "topic"}).status_code == 200

@@ -225,3 +225,16 @@ def test_csv_has_the_json_numbers(client: TestClient, path: str) -> None:
         assert len(rows) == len(as_json["items"]) > 0
         key = "topic" if path != "emerging" else "key"
         assert [r[key] for r in rows] == [i[key] for i in as_json["items"]]
+
+
+def test_far_periods_are_a_clear_422_and_the_widest_allowed_one_works(client: TestClient) -> None:
+    # Regression (found by tests/fuzz): from=1013-… sent the previous period of pain points before year 1 (500).
+    post(client, [item("配送が遅すぎる。最悪です", written_at="2026-11-03T10:00:00")])
+    far = client.get("/v1/analytics/pain-points", params={"from": "1013-01-01T00:00:00Z"})
+    assert far.status_code == 422 and far.json()["errors"][0]["code"] == "date_out_of_range"
+    widest = {"from": "1900-01-01T00:00:00Z", "to": "2999-12-31T00:00:00Z"}
+    body = client.get("/v1/analytics/pain-points", params=widest).json()
+    assert body["previous"]["start"] < "1900" and body["items"][0]["topic"] == "delivery"
+    assert client.get("/v1/analytics/emerging", params={"to": "1900-01-01T00:00:00"}).status_code == 200
+    compare = client.post("/v1/analytics/compare", json={"a": {"from": "0001-01-01T00:00:00"}, "b": {}})
+    assert compare.status_code == 422 and compare.json()["errors"][0]["pointer"] == "/a/from"

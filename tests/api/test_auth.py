@@ -151,6 +151,14 @@ def test_admin_creates_lists_and_revokes_keys(client: TestClient, session: Sessi
     assert client.get("/v1/keys", headers=admin).json()["data"][1]["revoked_at"] is not None
 
 
+def test_a_key_id_past_64_bits_is_422_not_500(client: TestClient, session: Session) -> None:
+    # Regression found by tests/fuzz: SQLite cannot bind the id (OverflowError), PostgreSQL rejects it (DataError).
+    admin = api_key(session, "acme", "admin")
+    response = client.delete(f"/v1/keys/{2**63}", headers=admin)
+    assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/path/key_id"
+    assert client.delete(f"/v1/keys/{2**63 - 1}", headers=admin).status_code == 404
+
+
 def test_an_admin_key_creates_keys_for_its_own_tenant_only(client: TestClient, session: Session) -> None:
     admin = api_key(session, "acme", "admin")
     own = client.post("/v1/keys", json={"tenant": "acme", "name": "自社", "scopes": ["read"]}, headers=admin)

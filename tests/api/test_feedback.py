@@ -1,7 +1,12 @@
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import base64
+import io
 
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+
+from app.services.export import COLUMNS
 from tests.factories import CHAT, REVIEW_CONTRAST, REVIEW_NEGATIVE, REVIEW_POSITIVE, item
 
 
@@ -160,3 +165,56 @@ def test_export_csv_jsonl_xlsx(client: TestClient) -> None:
     assert len(lines) == 2 and '"sentiment": "negative"' in lines[0] + lines[1]
     xlsx = client.get("/v1/feedback/export", params={"format": "xlsx"})
     assert xlsx.content[:2] == b"PK"
+
+
+# Regressions found by tests/fuzz/test_api_schema.py: each of these answered 500 (or a misleading 503).
+
+
+def test_ids_and_cursors_past_64_bits_are_422_not_500(client: TestClient) -> None:
+    huge = 2**63
+    for response in (client.get(f"/v1/feedback/{huge}"), client.delete(f"/v1/feedback/{huge}")):
+        assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/path/feedback_id"
+    cursor = base64.urlsafe_b64encode(f"id:{huge}".encode()).decode()
+    assert client.get("/v1/feedback", params={"cursor": cursor}).json()["code"] == "invalid_cursor"
+    assert client.get(f"/v1/feedback/{huge - 1}").status_code == 404
+
+
+def test_times_outside_1900_to_2999_are_422_not_500(client: TestClient) -> None:
+    for written_at in ("0001-01-01T00:00:00", "9999-12-31T23:59:59Z", "1899-12-31T23:59:59+09:00"):
+        response = client.post("/v1/feedback", json={"items": [item(written_at=written_at)]})
+        assert response.status_code == 422, written_at
+        assert response.json()["errors"] == [
+            {
+                "pointer": "/items/0/written_at",
+                "detail": "a time must lie between 1900-01-01 and 2999-12-31",
+                "code": "date_out_of_range",
+            }
+        ]
+    assert post(client, item(written_at="2999-12-31T23:59:59-12:00"))["created"] == 1
+    filtered = client.get("/v1/feedback", params={"from": "0001-01-01T00:00:00"})
+    assert filtered.status_code == 422 and filtered.json()["errors"][0]["pointer"] == "/query/from"
+
+
+def test_turn_times_with_and_without_an_offset_are_one_clear_422(client: TestClient) -> None:
+    turns = [
+        {"speaker": "customer", "text": "届きません。", "at": "2026-11-03T10:00:00"},
+        {"speaker": "agent", "text": "確認します。", "at": "2026-11-03T10:04:00+09:00"},
+    ]
+    response = client.post("/v1/feedback", json={"items": [{"channel": "chat", "turns": turns}]})
+    assert response.status_code == 422
+    assert [(e["pointer"], e["code"]) for e in response.json()["errors"]] == [("/items/0/turns", "mixed_time_offsets")]
+
+
+def test_control_characters_reach_the_xlsx_export_visibly(client: TestClient) -> None:
+    post(client, item("ベルが\x07鳴る\x1bレビュー", segment="ctl"))
+    exported = client.get("/v1/feedback/export", params={"format": "xlsx", "segment": "ctl"})
+    assert exported.status_code == 200
+    sheet = load_workbook(io.BytesIO(exported.content)).active
+    assert sheet.cell(row=2, column=COLUMNS.index("text") + 1).value == "ベルが␇鳴る␛レビュー"
+
+
+def test_nul_characters_are_refused_before_any_database_sees_them(client: TestClient) -> None:
+    body = client.post("/v1/feedback", json={"items": [item(metadata={"店舗": "渋\x00谷"})]}).json()
+    assert body["errors"][0]["pointer"] == "/items/0" and "(at /metadata/店舗)" in body["errors"][0]["detail"]
+    for params in ({"source": "s\x00"}, {"meta": "店\x00舗=渋谷"}):
+        assert client.get("/v1/feedback", params=params).json()["code"] == "nul_character"

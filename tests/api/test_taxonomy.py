@@ -37,3 +37,10 @@ def test_invalid_taxonomy_is_explained(client: TestClient) -> None:
     pointers = {e["pointer"] for e in bad.json()["errors"]}
     assert {"/topics/0/id", "/topics/0/keywords"} <= pointers
     assert client.put("/v1/taxonomy", content=b"topics: [").json()["code"] == "invalid_taxonomy"
+
+
+def test_a_taxonomy_with_nul_characters_is_422_on_every_database(client: TestClient) -> None:
+    # PostgreSQL stores NUL in no JSON value: it answered 500.
+    body = '{"name": "hotel", "version": 1, "topics": [{"id": "room", "label": "客室", "keywords": ["部\\u0000屋"]}]}'
+    response = client.put("/v1/taxonomy", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/topics/0/keywords/0"

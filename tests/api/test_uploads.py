@@ -206,3 +206,37 @@ def test_xlsx_upload(client, session, settings, pipeline) -> None:
     done = client.get(f"/v1/jobs/{job['id']}").json()
     assert (done["status"], done["created"], done["rows_failed"]) == ("succeeded", 3, 0), done
     assert set(stored_texts(client)) == {row[3] for row in MATRIX_ROWS[1:]}
+
+
+# Regressions found by tests/fuzz/test_api_schema.py.
+
+
+def test_a_file_with_old_mac_line_breaks_is_previewed_not_500(client) -> None:
+    # A lone \r ends a line: the dialect sniffer read it with a newline-translating StringIO and raised csv.Error.
+    for content in (b"\r0\r\n", "本文,店舗\r良い,渋谷店\r悪い,梅田店\r".encode()):
+        response = client.post("/v1/uploads/preview", files={"file": ("old_mac.csv", content)})
+        assert response.status_code == 200, response.text
+    assert [row["cells"]["本文"] for row in response.json()["rows"]] == ["良い", "悪い"]
+
+
+def test_job_ids_and_cursors_past_64_bits_are_422_not_500(client) -> None:
+    huge = 2**63
+    for response in (client.get(f"/v1/jobs/{huge}"), client.post(f"/v1/jobs/{huge}/cancel")):
+        assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/path/job_id"
+    job = upload(client, cp932_csv(ROWS))
+    errors = client.get(f"/v1/jobs/{job['id']}/errors", params={"after": huge})
+    assert errors.status_code == 422 and errors.json()["errors"][0]["pointer"] == "/query/after"
+
+
+def test_an_encoding_name_with_nul_is_a_clear_422(client) -> None:
+    response = client.post("/v1/uploads/preview", files={"file": ("r.csv", cp932_csv(ROWS))}, data={"encoding": "\x00"})
+    assert response.status_code == 422 and "unknown encoding" in response.json()["detail"]
+
+
+def test_nul_characters_in_a_form_field_or_a_jsonl_key_are_a_clear_422(client) -> None:
+    # The job's options (source, mapping) are stored as JSON: PostgreSQL answered 500 on a NUL.
+    response = client.post("/v1/uploads", files={"file": ("r.csv", cp932_csv(ROWS))}, data={"source": "店舗\x00"})
+    assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/source"
+    jsonl = '{"本文": "良い", "店\\u0000舗": "渋谷店"}\n'.encode()
+    response = client.post("/v1/uploads", files={"file": ("r.jsonl", jsonl)})
+    assert response.status_code == 422 and response.json()["code"] == "nul_character"

@@ -215,6 +215,16 @@ def test_long_chat_transcript_splits_per_line():
     assert got[-1] == "確認いたします(25件目)"
 
 
+@pytest.mark.parametrize("joiner", ["\u3099", "\u0301", "\u200d", "\ufe0f"])
+def test_a_sentence_end_keeps_what_joins_it_into_one_grapheme(joiner):
+    # Found by tests/models/test_text_properties.py: 。 followed by a combining mark is one grapheme of the
+    # original, so a cut between them made two sentences share (and overlap on) that grapheme's span.
+    original = f"届いた。{joiner}次も頼む"
+    norm = normalize(original)
+    spans = [norm.to_original(s.start, s.end) for s in split_sentences(norm.text)]
+    assert [original[a:b] for a, b in spans] == [f"届いた。{joiner}", "次も頼む"]
+
+
 def test_leading_and_trailing_whitespace_is_not_part_of_a_sentence():
     text = "  配送が早い。\n\n  　梱包も丁寧。  "
     assert sentences(text) == ["配送が早い。", "梱包も丁寧。"]

@@ -3,6 +3,8 @@ offsets land inside the original, spans are ordered and disjoint, and no charact
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,7 +85,7 @@ def test_sentences_are_ordered_disjoint_trimmed_and_cover_every_visible_characte
 def test_sentences_mapped_to_the_original_lose_no_text(original: str) -> None:
     norm = normalize(original)
     spans = [mapped(norm, s.start, s.end) for s in split_sentences(norm.text)]
-    for (_, previous_end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, previous_end), (start, _) in pairwise(spans):
         assert previous_end <= start  # ordered and disjoint in the original too
     covered = {p for a, b in spans for p in range(a, b)}
     assert all(blank(original[p]) for p in range(len(original)) if p not in covered)
