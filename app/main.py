@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.worker.stop()
 
     app = FastAPI(title="koe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.dependency_overrides[get_settings] = lambda: settings  # request dependencies see these settings too
+    app.state.settings = settings  # what request dependencies read (app.api.deps.get_app_settings)
     app.state.engine = engine_for(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
     app.state.rate_limiter = build_buckets(settings)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_session
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
 from app.db.session import make_engine
 from app.main import create_app
 from models.pipeline import AnalysisPipeline
@@ -103,7 +103,6 @@ def settings(migrated_engine: Engine) -> Settings:
 def client(session: Session, settings: Settings, pipeline: AnalysisPipeline) -> Iterator[TestClient]:
     app = create_app(settings)
     app.dependency_overrides[get_session] = lambda: session
-    app.dependency_overrides[get_settings] = lambda: settings
     with TestClient(app) as test_client:
         app.state.pipeline = pipeline
         yield test_client

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, Select, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import ColumnElement, Date, Select, Table, and_, case, cast, delete, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -87,15 +88,18 @@ class RollupDelta:
         self.changes.clear()
         if not rows:
             return
-        dialect = session.get_bind().dialect.name
-        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-        for start in range(0, len(rows), 1_000):
-            stmt = upsert(DailyRollup).values(rows[start : start + 1_000])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(KEY),
-                set_={m: getattr(DailyRollup, m) + getattr(stmt.excluded, m) for m in MEASURES},
-            )
-            session.execute(stmt)
+        # One cached statement, many parameter sets: building a multi-row VALUES per write cost half the CPU
+        # of a single-item POST.
+        session.connection().execute(_increment(session.get_bind().dialect.name), rows)
+
+
+@lru_cache(maxsize=2)
+def _increment(dialect: str) -> Any:
+    table: Table = DailyRollup.__table__  # type: ignore[assignment]
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(KEY), set_={m: table.c[m] + stmt.excluded[m] for m in MEASURES}
+    )
 
 
 def rebuild(session: Session, *, zone: str, tenant_id: str | None = None) -> int:
