@@ -15,14 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Invalid
 from app.ingest.readers import iter_rows
 from app.ingest.values import Limits
-from app.services import jobs
 from models.pipeline import AnalysisPipeline
+from tests.api.test_uploads import drain
 
 GOOD = ["スタッフの対応がとても丁寧でした！", "配送が遅く、箱も潰れていました。", "普通に使えています。"]
 TOO_LONG = "{line}行目からの行が長すぎます / the row starting at line {line} is over 1000000 chars"
@@ -41,12 +41,6 @@ def settings(migrated_engine: Engine, tmp_path: Path) -> Settings:
         job_chunk_rows=2,
         auth_required=False,
     )
-
-
-def drain(session: Session, settings: Settings, pipeline: AnalysisPipeline) -> None:
-    """Run the queued jobs inside the test's transaction, as the worker would."""
-    factory = sessionmaker(bind=session.connection(), join_transaction_mode="create_savepoint", expire_on_commit=False)
-    jobs.run_pending(session_factory=factory, pipeline_for=lambda s, t: pipeline, settings=settings, worker="t")
 
 
 def imported(client: TestClient, content: bytes, filename: str = "reviews.csv", **form: str) -> dict[str, Any]:
