@@ -38,7 +38,7 @@ EMERGING_TEST = (
     "one-sided pooled two-proportion z-test (recent window vs baseline), Benjamini–Hochberg adjusted across "
     "all topics and terms; flagged when adjusted p < 0.05 and at least 5 recent items"
 )
-REGRESSION_SAMPLE = 10_000
+REGRESSION_SAMPLE = 5_000
 REGRESSION_MIN_PER_TERM = 10  # respondents per estimated coefficient before a regression is attempted
 DRIVER_MIN_MENTIONS = 30
 
@@ -348,7 +348,7 @@ def _regression(
         n=len(rows),
         topics=len(topics),
         r_squared=round(1.0 - float(residual @ residual) / total, 4) if total else 0.0,
-        method="OLS on topic indicators, classical SE, newest ≤ 10,000 respondents, topics with ≥ 30 mentions",
+        method="OLS on topic indicators, classical SE, newest ≤ 5,000 respondents, topics with ≥ 30 mentions",
     )
     coefficients = {
         t: (
