@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from app.api import errors
 from app.api.deps import ReadScope
-from app.api.limits import BodySizeLimit
+from app.api.limits import BodySizeLimit, InFlightLimit
 from app.api.observability import RequestContext
 from app.api.ratelimit import build_buckets, rate_limit
 from app.api.routes import analytics, analyze, feedback, jobs, privacy, taxonomy, uploads
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, path_limits={"/v1/uploads": settings.max_upload_bytes + 65536}
     )
+    app.add_middleware(InFlightLimit, max_in_flight=settings.max_in_flight)
     app.add_middleware(RequestContext)  # added last, so outermost: it sees (and times) every answer, 413s included
 
     @app.get("/", include_in_schema=False)

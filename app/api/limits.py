@@ -1,4 +1,5 @@
-"""Request body size limits, enforced while the body streams in (413 as problem+json), never by buffering it."""
+"""Request limits enforced before the app: body size while the body streams in (413, never by buffering it),
+and requests in flight per process (503 at once when overloaded, instead of queueing into timeouts)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,42 @@ from app.core import metrics
 from app.core.logging import request_id
 
 
-def _too_large(limit: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "https://koe.dev/problems/payload_too_large",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"the request body is larger than {limit:,} bytes",
-            "code": "payload_too_large",
-            "request_id": request_id.get(),
-        }
-    ).encode()
+def _problem(status: int, code: str, title: str, detail: str) -> bytes:
+    body = {"type": f"https://koe.dev/problems/{code}", "title": title, "status": status, "detail": detail}
+    return json.dumps({**body, "code": code, "request_id": request_id.get()}).encode()
+
+
+async def _answer(send: Send, status: int, code: str, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    metrics.problem(code, status)
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})
+
+
+class InFlightLimit:
+    """At most `max_in_flight` requests in this process at once; past it, 503 with Retry-After at once. Under
+    overload a queue only turns every request into a timeout; shedding keeps the admitted ones fast. Health and
+    metrics are never shed (orchestrators must still see the process)."""
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics")
+
+    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+        self.app, self.max_in_flight, self.in_flight = app, max_in_flight, 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_in_flight <= 0 or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            detail = f"more than {self.max_in_flight} requests in progress; retry shortly"
+            body = _problem(503, "overloaded", "Service overloaded", detail)
+            await _answer(send, 503, "overloaded", body, [(b"retry-after", b"1")])
+            return
+        self.in_flight += 1  # one event loop per process: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BodySizeLimit:
@@ -65,8 +91,7 @@ class BodySizeLimit:
 
     @staticmethod
     async def _reject(send: Send, limit: int) -> None:
-        body = _too_large(limit)
-        metrics.problem("payload_too_large", 413)
-        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request body is larger than {limit:,} bytes"
+        await _answer(
+            send, 413, "payload_too_large", _problem(413, "payload_too_large", "Payload too large", detail), []
+        )

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_text_graphemes: int = Field(20_000, ge=1, description="longest accepted text, in grapheme clusters")
     max_batch_items: int = Field(1_000, ge=1, description="most items in one POST /v1/feedback")
     max_analyze_documents: int = Field(100, ge=1, description="most documents in one POST /v1/analyze")
+    max_in_flight: int = Field(
+        64, ge=0, description="requests in progress per process before 503 + Retry-After (0: no limit)"
+    )
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request body; 413 past it")
     touchpoint_stages: dict[str, str] = Field(
         default_factory=dict,
