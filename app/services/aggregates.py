@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db.repositories import analytics as repo
 from app.db.repositories import rollup
-from app.db.repositories.analytics import SENTIMENTS
+from app.db.repositories.analytics import SENTIMENTS, TALLY_KEYS
 from app.db.repositories.filters import FeedbackFilter
 from app.schemas.analytics import NpsPublic, Period
 from app.services import stats
@@ -66,17 +66,7 @@ def nps_of(row: dict[str, Any]) -> NpsPublic:
     )
 
 
-EMPTY_TALLY = {
-    "n": 0,
-    **dict.fromkeys(SENTIMENTS, 0),
-    "nps_n": 0,
-    "promoters": 0,
-    "detractors": 0,
-    "csat_n": 0,
-    "csat_satisfied": 0,
-    "ces_n": 0,
-    "ces_sum": 0,
-}
+EMPTY_TALLY = dict.fromkeys(TALLY_KEYS, 0)
 
 
 def delta(now: float | None, before: float | None) -> float | None:

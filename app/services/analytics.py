@@ -49,8 +49,13 @@ from models.journey import STAGES
 
 
 def journey(*, session: Session, tenant_id: str, f: FeedbackFilter) -> JourneyPublic:
-    """Two grouped queries: items per stage, and item-topics per stage × topic. Every item has exactly one
-    stage (or none), so the totals per topic and overall are sums of those rows, not more queries."""
+    return _journey(session=session, tenant_id=tenant_id, f=f)[0]
+
+
+def _journey(*, session: Session, tenant_id: str, f: FeedbackFilter) -> tuple[JourneyPublic, dict[str, Any]]:
+    """The journey and the overall tally row. Two grouped queries: items per stage, and item-topics per
+    stage × topic. Every item has exactly one stage (or none), so the totals per topic and overall are sums
+    of those rows, not more queries."""
     names = topic_names(session, tenant_id)
     by_stage = repo.tallies(session, tenant_id=tenant_id, f=f, by=["stage"])
     by_cell = repo.tallies(session, tenant_id=tenant_id, f=f, by=["stage", "topic"])
@@ -67,8 +72,9 @@ def journey(*, session: Session, tenant_id: str, f: FeedbackFilter) -> JourneyPu
         StageTopicCell(stage=r["stage"], topic=r["topic"], **sentiment_cell(r))
         for r in sorted(by_cell, key=lambda r: (stage_order(r["stage"]), r["topic"]))
     ]
-    overall = SentimentCell(**sentiment_cell(_summed(by_stage, None).get(None, EMPTY_TALLY)))
-    return JourneyPublic(n=overall.n, overall=overall, stages=stages, topics=topics, cells=cells)
+    total = _total(by_stage)
+    overall = SentimentCell(**sentiment_cell(total))
+    return JourneyPublic(n=overall.n, overall=overall, stages=stages, topics=topics, cells=cells), total
 
 
 def _summed(rows: list[dict[str, Any]], key: str | None) -> dict[Any, dict[str, Any]]:
@@ -79,6 +85,11 @@ def _summed(rows: list[dict[str, Any]], key: str | None) -> dict[Any, dict[str, 
         for measure in EMPTY_TALLY:
             total[measure] += row[measure]
     return totals
+
+
+def _total(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """All tally rows of one partition (e.g. per stage) added up: the overall row without another query."""
+    return _summed(rows, None).get(None, EMPTY_TALLY)
 
 
 def score_group(row: dict[str, Any], group: str | None = None) -> ScoreGroup:
@@ -96,20 +107,19 @@ def score_group(row: dict[str, Any], group: str | None = None) -> ScoreGroup:
     )
 
 
-def _overall(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    # An aggregate without GROUP BY always returns one row, even over no items.
-    return rows[0]
-
-
 def scores(*, session: Session, tenant_id: str, f: FeedbackFilter) -> ScoresPublic:
-    def groups(by: str) -> list[ScoreGroup]:
-        return [score_group(r, r[by]) for r in repo.tallies(session, tenant_id=tenant_id, f=f, by=[by])]
+    def groups(rows: list[dict[str, Any]], by: str) -> list[ScoreGroup]:
+        return [score_group(r, r[by]) for r in rows]
 
+    def tallied(by: str) -> list[dict[str, Any]]:
+        return repo.tallies(session, tenant_id=tenant_id, f=f, by=[by])
+
+    by_stage = tallied("stage")
     return ScoresPublic(
-        overall=score_group(_overall(repo.tallies(session, tenant_id=tenant_id, f=f))),
-        by_stage=sorted(groups("stage"), key=lambda g: stage_order(g.group)),
-        by_channel=sorted(groups("channel"), key=lambda g: -g.n),
-        by_segment=sorted(groups("segment"), key=lambda g: -g.n),
+        overall=score_group(_total(by_stage)),
+        by_stage=sorted(groups(by_stage, "stage"), key=lambda g: stage_order(g.group)),
+        by_channel=sorted(groups(tallied("channel"), "channel"), key=lambda g: -g.n),
+        by_segment=sorted(groups(tallied("segment"), "segment"), key=lambda g: -g.n),
     )
 
 
@@ -168,15 +178,11 @@ def compare(
     *, session: Session, tenant_id: str, a: FeedbackFilter, b: FeedbackFilter, labels: tuple[str, str]
 ) -> ComparePublic:
     """Two segments or periods side by side, with the differences that matter and their intervals."""
-    sides = [
-        CompareSide(
-            label=label,
-            scores=score_group(_overall(repo.tallies(session, tenant_id=tenant_id, f=f))),
-            journey=journey(session=session, tenant_id=tenant_id, f=f),
-            pain_points=pain_points(session=session, tenant_id=tenant_id, f=f, limit=5).items,
-        )
-        for label, f in zip(labels, (a, b), strict=True)
-    ]
+    sides = []
+    for label, f in zip(labels, (a, b), strict=True):
+        side_journey, total = _journey(session=session, tenant_id=tenant_id, f=f)
+        pains = pain_points(session=session, tenant_id=tenant_id, f=f, limit=5).items
+        sides.append(CompareSide(label=label, scores=score_group(total), journey=side_journey, pain_points=pains))
     nps_a, nps_b = sides[0].scores.nps, sides[1].scores.nps
     return ComparePublic(
         a=sides[0],
@@ -187,16 +193,10 @@ def compare(
                 (nps_a.promoters, nps_a.detractors, nps_a.n), (nps_b.promoters, nps_b.detractors, nps_b.n)
             )
         ),
-        net_sentiment_difference=delta(_net(sides[0]), _net(sides[1])),
+        net_sentiment_difference=delta(sides[0].journey.overall.net_sentiment, sides[1].journey.overall.net_sentiment),
         topics=_topic_differences(sides[0], sides[1]),
         terms=characteristic_terms(session=session, tenant_id=tenant_id, segment=a, against=b),
     )
-
-
-def _net(side: CompareSide) -> float | None:
-    positive = sum(s.positive for s in side.journey.stages)
-    negative = sum(s.negative for s in side.journey.stages)
-    return round((positive - negative) / side.journey.n, 4) if side.journey.n else None
 
 
 def _topic_differences(a: CompareSide, b: CompareSide) -> list[TopicDifference]:

@@ -20,7 +20,10 @@ from app.schemas.analytics import KeywordsPublic, Term, TermPair
 SAMPLE_LIMIT = 3_000  # newest documents read per side: bounds latency on any table size
 PRIOR_STRENGTH = 500.0
 MIN_COUNT = 3
-METHOD = "log-odds ratio, informative Dirichlet prior (Monroe et al. 2008), document frequency, newest ≤ 3,000 docs"
+METHOD = (
+    "log-odds ratio, informative Dirichlet prior (Monroe et al. 2008), document frequency, "
+    f"newest ≤ {SAMPLE_LIMIT:,} docs"
+)
 
 
 def characteristic_terms(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db.repositories import analytics as repo
 from app.db.repositories.filters import FeedbackFilter
+from app.db.repositories.rollup import DETRACTOR_MAX, PROMOTER_MIN, SATISFIED_MIN
 from app.schemas.analytics import (
     Driver,
     DriversPublic,
@@ -23,7 +24,7 @@ from app.schemas.analytics import (
     Regression,
 )
 from app.services import stats
-from app.services.aggregates import as_period, resolve_period, scaled, sentiment_cell, topic_names
+from app.services.aggregates import as_period, percent, resolve_period, scaled, sentiment_cell, topic_names
 from app.services.keywords import SAMPLE_LIMIT, score_terms
 from models.taxonomy import OTHER_TOPIC
 
@@ -278,8 +279,8 @@ def _driver(
         without = tuple(
             o - w for o, w in zip((overall["promoters"], overall["detractors"], overall["nps_n"]), with_, strict=True)
         )
-        score_with = _points(with_[0] - with_[1], with_[2])
-        score_without = _points(without[0] - without[1], without[2])
+        score_with = percent(with_[0] - with_[1], with_[2])
+        score_without = percent(without[0] - without[1], without[2])
         interval = stats.nps_difference_interval(with_, without)
         extra = {
             "detractor_rate_with": _share(with_[1], with_[2]),
@@ -291,7 +292,7 @@ def _driver(
     else:
         with_ = (row["csat_satisfied"], 0, row["csat_n"])
         without = (overall["csat_satisfied"] - with_[0], 0, overall["csat_n"] - with_[2])
-        score_with, score_without = _points(with_[0], with_[2]), _points(without[0], without[2])
+        score_with, score_without = percent(with_[0], with_[2]), percent(without[0], without[2])
         interval = stats.proportion_difference_interval(with_[0], with_[2], without[0], without[2])
         extra = {}
     difference = round(score_with - score_without, 2) if score_with is not None and score_without is not None else None
@@ -309,10 +310,6 @@ def _driver(
         low_n=min(with_[2], without[2]) < stats.LOW_N,
         **extra,
     )
-
-
-def _points(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 2) if whole else None
 
 
 def _regression(
@@ -334,7 +331,10 @@ def _regression(
         for t in row_topics:
             if t in index:
                 x[r, index[t]] = 1.0
-        y[r] = (100.0 if score >= 9 else -100.0 if score <= 6 else 0.0) if target == "nps" else 100.0 * (score >= 4)
+        if target == "nps":
+            y[r] = 100.0 if score >= PROMOTER_MIN else -100.0 if score <= DETRACTOR_MAX else 0.0
+        else:
+            y[r] = 100.0 * (score >= SATISFIED_MIN)
     beta, _, rank, _ = np.linalg.lstsq(x, y, rcond=None)
     if rank < x.shape[1]:  # topics that always co-occur (or cover everyone) cannot be told apart
         return None, {}
@@ -348,7 +348,10 @@ def _regression(
         n=len(rows),
         topics=len(topics),
         r_squared=round(1.0 - float(residual @ residual) / total, 4) if total else 0.0,
-        method="OLS on topic indicators, classical SE, newest ≤ 5,000 respondents, topics with ≥ 30 mentions",
+        method=(
+            f"OLS on topic indicators, classical SE, newest ≤ {REGRESSION_SAMPLE:,} respondents, "
+            f"topics with ≥ {DRIVER_MIN_MENTIONS} mentions"
+        ),
     )
     coefficients = {
         t: (

@@ -16,6 +16,7 @@ from app.db.repositories.filters import FeedbackFilter, apply_complement, apply_
 from app.db.tables import Analysis, AnalysisTopic, DailyRollup, Feedback, TaxonomyVersion
 
 SENTIMENTS = ("positive", "neutral", "negative", "mixed")
+TALLY_KEYS = (*rollup.MEASURES, *SENTIMENTS)  # every tally row has these counts, whichever way it was read
 DIMENSIONS: dict[str, Any] = {
     "stage": Analysis.stage,
     "channel": Feedback.channel,
@@ -41,20 +42,8 @@ class Calendar:
 
 
 def _tally_columns() -> list[ColumnElement[Any]]:
-    def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-        return func.sum(case((condition, 1), else_=0))
-
-    return [
-        func.count().label("n"),
-        *(count_if(Analysis.sentiment == s).label(s) for s in SENTIMENTS),
-        func.count(Feedback.nps).label("nps_n"),
-        count_if(Feedback.nps >= 9).label("promoters"),
-        count_if(Feedback.nps <= 6).label("detractors"),
-        func.count(Feedback.csat).label("csat_n"),
-        count_if(Feedback.csat >= 4).label("csat_satisfied"),
-        func.count(Feedback.ces).label("ces_n"),
-        func.sum(Feedback.ces).label("ces_sum"),
-    ]
+    by_sentiment = (rollup.count_if(Analysis.sentiment == s).label(s) for s in SENTIMENTS)
+    return [*rollup.score_measures(), *by_sentiment]
 
 
 def tallies(

@@ -25,6 +25,7 @@ KEY = ("tenant_id", "grain", "day", "channel", "segment", "stage", "sentiment", 
 DAY, MONTH = "day", "month"  # a month row sums the day rows of its month: long ranges read ~30× fewer rows
 MEASURES = ("n", "nps_n", "promoters", "detractors", "csat_n", "csat_satisfied", "ces_n", "ces_sum")
 NONE = ""  # NULL cannot take part in a primary key: "no segment / stage / topic" is stored as ""
+PROMOTER_MIN, DETRACTOR_MAX, SATISFIED_MIN = 9, 6, 4  # NPS 9–10 / 0–6; CSAT 4–5 counts as satisfied
 
 Key = tuple[str, str, date, str, str, str, str, str]
 
@@ -42,15 +43,35 @@ def is_local_midnight(moment: datetime, zone: str) -> bool:
     return moment.astimezone(ZoneInfo(zone)).time() == time(0)
 
 
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def score_measures() -> list[ColumnElement[Any]]:
+    """The MEASURES as SQL aggregates over feedback rows (the rebuild and the raw-row tallies share them);
+    `_measures` below is the same per row, for the deltas of a write."""
+    columns: list[ColumnElement[Any]] = [
+        func.count(),
+        func.count(Feedback.nps),
+        count_if(Feedback.nps >= PROMOTER_MIN),
+        count_if(Feedback.nps <= DETRACTOR_MAX),
+        func.count(Feedback.csat),
+        count_if(Feedback.csat >= SATISFIED_MIN),
+        func.count(Feedback.ces),
+        func.coalesce(func.sum(Feedback.ces), 0),
+    ]
+    return [column.label(name) for column, name in zip(columns, MEASURES, strict=True)]
+
+
 def _measures(row: Feedback) -> list[int]:
     nps, csat, ces = row.nps, row.csat, row.ces
     return [
         1,
         nps is not None,
-        nps is not None and nps >= 9,
-        nps is not None and nps <= 6,
+        nps is not None and nps >= PROMOTER_MIN,
+        nps is not None and nps <= DETRACTOR_MAX,
         csat is not None,
-        csat is not None and csat >= 4,
+        csat is not None and csat >= SATISFIED_MIN,
         ces is not None,
         ces or 0,
     ]
@@ -118,9 +139,6 @@ def rebuild(session: Session, *, zone: str, tenant_id: str | None = None) -> int
 
 
 def _contributions(session: Session, zone: str, topic: Any, tenant_id: str | None) -> Select:
-    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.sum(case((condition, 1), else_=0))
-
     if session.get_bind().dialect.name == "postgresql":
         day: ColumnElement[Any] = cast(func.timezone(zone, Feedback.written_at), Date)
     else:
@@ -135,17 +153,7 @@ def _contributions(session: Session, zone: str, topic: Any, tenant_id: str | Non
         Analysis.sentiment,
         topic if topic is not None else literal(NONE),
     ]
-    measures = [
-        func.count(),
-        func.count(Feedback.nps),
-        count_if(Feedback.nps >= 9),
-        count_if(Feedback.nps <= 6),
-        func.count(Feedback.csat),
-        count_if(Feedback.csat >= 4),
-        func.count(Feedback.ces),
-        func.coalesce(func.sum(Feedback.ces), 0),
-    ]
-    stmt = select(*keys, *measures).select_from(Feedback)
+    stmt = select(*keys, *score_measures()).select_from(Feedback)
     stmt = stmt.join(Analysis, and_(Analysis.feedback_id == Feedback.id, Analysis.is_current.is_(True)))
     if topic is not None:
         stmt = stmt.join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id)
