@@ -196,7 +196,7 @@ def redacted(
     if not turns:
         return redact(text), None
     turns = [{**t, "text": redact(t["text"])} for t in turns]
-    return render([Turn(t["speaker"], t["text"], parse_when(t.get("at"))) for t in turns])[0], turns
+    return render(_as_turns(turns))[0], turns
 
 
 def transcript(item: FeedbackCreate, settings: Settings) -> tuple[str, list[dict[str, Any]] | None]:
@@ -211,9 +211,12 @@ def transcript(item: FeedbackCreate, settings: Settings) -> tuple[str, list[dict
 
 
 def turns_of(row: Feedback) -> tuple[Turn, ...] | None:
-    if not row.turns:
-        return None
-    return tuple(Turn(t["speaker"], t["text"], parse_when(t.get("at"))) for t in row.turns)
+    return _as_turns(row.turns) if row.turns else None
+
+
+def _as_turns(stored: list[dict[str, Any]]) -> tuple[Turn, ...]:
+    """Turns as stored (JSON) back into models.conversation.Turn."""
+    return tuple(Turn(t["speaker"], t["text"], parse_when(t.get("at"))) for t in stored)
 
 
 def _analyze(pipeline: AnalysisPipeline, rows: list[Feedback]) -> None:
