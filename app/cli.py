@@ -38,7 +38,8 @@ def serving_pipeline(analyzer: str | None = None):
 
 
 def worker(args: argparse.Namespace) -> int:
-    """Run queued jobs (and resume orphaned ones) until SIGTERM/SIGINT; --once drains and exits.
+    """Run queued jobs (and resume orphaned ones) until SIGTERM/SIGINT, which hands the job in progress back after
+    its chunk in flight; --once drains and exits.
     With KOE_BROKER_URL the worker takes its jobs from Celery (Redis) instead of polling the database."""
     settings = get_settings()
     engine = engine_for(settings.database_url)
@@ -48,13 +49,15 @@ def worker(args: argparse.Namespace) -> int:
 
         celery.worker_main(["worker", "--beat", "--concurrency=1", "--loglevel=INFO", "--without-gossip"])
         return 0
-    factory, stop = session_factory(engine), threading.Event()
+    factory, stop = session_factory(engine, writer=True), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     pipeline_for, name = pipeline_provider(serving_pipeline()), worker_name("worker")
     logging.getLogger("koe").info("worker %s started", name)
     while not stop.is_set():
-        ran = jobs.run_pending(session_factory=factory, pipeline_for=pipeline_for, settings=settings, worker=name)
+        ran = jobs.run_pending(
+            session_factory=factory, pipeline_for=pipeline_for, settings=settings, worker=name, stop=stop
+        )
         if args.once and ran == 0:
             return 0
         stop.wait(1.0)
@@ -88,7 +91,7 @@ def rollup_rebuild(args: argparse.Namespace) -> int:
 def _keys_session() -> Session:
     engine = engine_for(get_settings().database_url)
     health.require_migrated(engine)
-    return session_factory(engine)()
+    return session_factory(engine, writer=True)()
 
 
 def keys_create(args: argparse.Namespace) -> int:

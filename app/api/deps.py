@@ -23,9 +23,14 @@ from app.services.keys import Principal
 from models.journey import stage_id
 from models.pipeline import AnalysisPipeline
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.session_factory() as session:
+    """One session per request; a request that may write takes a writer session (SQLite: lock up front)."""
+    state = request.app.state
+    factory = state.session_factory if request.method in READ_METHODS else state.writer_session_factory
+    with factory() as session:
         yield session
 
 

@@ -1,11 +1,13 @@
 """Jobs: long work done in chunks by a worker. Each chunk's rows, errors, counters and checkpoint commit in one
 transaction, so a worker killed mid-job loses at most the chunk in flight, and the next worker resumes after
-the checkpoint; re-running a chunk is harmless anyway because every row is an idempotent upsert."""
+the checkpoint; re-running a chunk is harmless anyway because every row is an idempotent upsert. A worker asked
+to stop (SIGTERM) hands its job back after the chunk in flight, queued for the next worker at once."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -213,8 +215,16 @@ def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
         yield chunk
 
 
-def run(job_id: int, *, session_factory: sessionmaker[Session], pipeline_for: PipelineFor, settings: Settings) -> str:
-    """Run (or resume) a claimed job to its end; returns the final status."""
+def run(
+    job_id: int,
+    *,
+    session_factory: sessionmaker[Session],
+    pipeline_for: PipelineFor,
+    settings: Settings,
+    stop: threading.Event | None = None,
+) -> str:
+    """Run (or resume) a claimed job to its end, or until `stop` is set: then it is released after the chunk in
+    flight. Returns the status the job is left in."""
     with session_factory() as session:
         job = session.get(Job, job_id)
         assert job is not None
@@ -225,6 +235,8 @@ def run(job_id: int, *, session_factory: sessionmaker[Session], pipeline_for: Pi
                 session.commit()
             pipeline = pipeline_for(session, job.tenant_id)
             for chunk in _chunks(source.rows(after=job.checkpoint), settings.job_chunk_rows):
+                if stop is not None and stop.is_set():
+                    return _release(session, job)
                 process_chunk(session, job, chunk, pipeline, settings)
             job.status, job.finished_at = "succeeded", utcnow()
             session.commit()
@@ -239,6 +251,15 @@ def run(job_id: int, *, session_factory: sessionmaker[Session], pipeline_for: Pi
         return job.status
 
 
+def _release(session: Session, job: Job) -> str:
+    """Hand a job back, queued at its checkpoint: the next worker resumes it at once, where a job left
+    "running" would wait KOE_JOB_STALE_SECONDS for its heartbeat to go stale."""
+    job.status, job.worker = "queued", None
+    session.commit()
+    log.info("job %s released at row %s (worker stopping)", job.id, job.checkpoint)
+    return job.status
+
+
 def run_pending(
     *,
     session_factory: sessionmaker[Session],
@@ -246,15 +267,17 @@ def run_pending(
     settings: Settings,
     worker: str,
     only: int | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Claim and run, one at a time, every job that is waiting or whose worker died (or just job `only`);
-    returns how many ran."""
+    """Claim and run, one at a time, every job that is waiting or whose worker died (or just job `only`), until
+    none is left or `stop` is set; returns how many ran."""
     stale, ran = timedelta(seconds=settings.job_stale_seconds), 0
-    while True:
+    while stop is None or not stop.is_set():
         with session_factory() as session:
             candidates = [j for j in repo.claimable(session, stale_after=stale) if only in (None, j)]
             job_id = next((j for j in candidates if repo.claim(session, j, worker=worker, stale_after=stale)), None)
         if job_id is None:
-            return ran
-        run(job_id, session_factory=session_factory, pipeline_for=pipeline_for, settings=settings)
+            break
+        run(job_id, session_factory=session_factory, pipeline_for=pipeline_for, settings=settings, stop=stop)
         ran += 1
+    return ran

@@ -6,10 +6,12 @@ on any number of machines sharing the database. The job itself still lives in th
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
+from kombu.exceptions import OperationalError
 
 from app.core.config import get_settings
 from app.db.session import engine_for, session_factory
@@ -18,6 +20,9 @@ from app.workers.embedded import pipeline_provider, worker_name
 
 log = logging.getLogger("koe.worker")
 settings = get_settings()
+# Set on a warm shutdown (SIGTERM): the running job is released after its chunk in flight instead of being
+# finished first, so that stopping a worker takes seconds and the next one resumes the job at once.
+stopping = threading.Event()
 
 
 @lru_cache(maxsize=4)
@@ -27,6 +32,13 @@ def celery_for(broker_url: str) -> Celery:
         task_acks_late=True,  # a task whose worker dies is delivered again
         worker_prefetch_multiplier=1,  # one job at a time per process: jobs are long
         broker_connection_retry_on_startup=True,
+        # A thread, not a forked child: SIGTERM reaches the main process only, and the job must hear of it there.
+        worker_pool="threads",
+        # The job lives in the database, not in the broker: a lost connection is no reason to stop it.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        # Bounded waits on a broker that is down or silently gone (failover, firewall): a publish, retried three
+        # times by Celery, fails within seconds instead of hanging the upload that dispatches it.
+        broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         beat_schedule={"sweep": {"task": "koe.sweep", "schedule": float(settings.job_stale_seconds)}},
     )
     return app
@@ -39,15 +51,20 @@ celery = celery_for(settings.broker_url or "memory://")
 def _runtime():
     from app.cli import serving_pipeline
 
-    return session_factory(engine_for(settings.database_url)), pipeline_provider(serving_pipeline())
+    return session_factory(engine_for(settings.database_url), writer=True), pipeline_provider(serving_pipeline())
 
 
 @celery.task(name="koe.run_job")
 def run_job(job_id: int) -> str:
-    """Claim job `job_id` (unless another worker holds it) and run it to the end."""
+    """Claim job `job_id` (unless another worker holds it) and run it to the end, or until the worker stops."""
     factory, pipeline_for = _runtime()
     ran = jobs.run_pending(
-        session_factory=factory, pipeline_for=pipeline_for, settings=settings, worker=worker_name("celery"), only=job_id
+        session_factory=factory,
+        pipeline_for=pipeline_for,
+        settings=settings,
+        worker=worker_name("celery"),
+        only=job_id,
+        stop=stopping,
     )
     return "ran" if ran else "skipped"
 
@@ -57,7 +74,11 @@ def sweep() -> int:
     """Run every queued or orphaned job (a lost message, a worker killed mid-job)."""
     factory, pipeline_for = _runtime()
     return jobs.run_pending(
-        session_factory=factory, pipeline_for=pipeline_for, settings=settings, worker=worker_name("celery")
+        session_factory=factory,
+        pipeline_for=pipeline_for,
+        settings=settings,
+        worker=worker_name("celery"),
+        stop=stopping,
     )
 
 
@@ -66,6 +87,16 @@ def _sweep_on_start(**_: object) -> None:
     sweep.delay()
 
 
+@worker_shutting_down.connect
+def _release_on_shutdown(**_: object) -> None:
+    stopping.set()  # runs in the signal handler: only set a flag
+
+
 def dispatch(job_id: int, broker_url: str) -> None:
-    """Tell the workers about a new job (by name: the API process need not load the worker's tasks)."""
-    celery_for(broker_url).send_task("koe.run_job", args=[job_id])
+    """Tell the workers about a new job (by name: the API process need not load the worker's tasks). With the
+    broker unreachable the job stays queued in the database, where every worker's periodic sweep (and a starting
+    worker) finds it: the upload is still accepted, and starts once the broker is back."""
+    try:
+        celery_for(broker_url).send_task("koe.run_job", args=[job_id])
+    except OperationalError as exc:
+        log.warning("job %s queued but not dispatched, broker unreachable (%s): the next sweep runs it", job_id, exc)

@@ -48,6 +48,7 @@ class EmbeddedWorker:
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Finish the chunk in flight, hand the running job back (queued at its checkpoint) and end the thread."""
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
@@ -60,6 +61,7 @@ class EmbeddedWorker:
                     pipeline_for=self.pipeline_for,
                     settings=self.settings,
                     worker=self.name,
+                    stop=self._stop,
                 )
             except Exception:  # keep the worker alive: the failure is logged and the job keeps its status
                 log.exception("embedded worker loop")
