@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -69,17 +68,14 @@ def pain_points(
     items = [_pain_point(row, before.get(tuple(row[d] for d in dims)), names) for row in current if row["negative"]]
     key = (lambda p: (-p.negative_change, -p.negative)) if rank_by == "change" else (lambda p: (-p.negative, -p.n))
     items = sorted(items, key=key)[:limit]
+    found = representative_quotes(
+        session, tenant_id=tenant_id, f=f.with_period(start, end), cells=[(i.stage, i.topic) for i in items], k=quotes
+    )
     for item in items:
-        item.quotes = representative_quotes(
-            session, tenant_id=tenant_id, f=_cell_filter(f, item).with_period(start, end), topic=item.topic, k=quotes
-        )
+        item.quotes = found[(item.stage, item.topic)]
     return PainPointsPublic(
         period=as_period(start, end), previous=as_period(previous_start, start), rank_by=rank_by, items=items
     )
-
-
-def _cell_filter(f: FeedbackFilter, item: PainPoint) -> FeedbackFilter:
-    return replace(f, stage=item.stage) if item.stage else f
 
 
 def _pain_point(row: dict[str, Any], previous: dict[str, Any] | None, names: dict[str, str]) -> PainPoint:
@@ -108,36 +104,47 @@ def _bigrams(text: str) -> set[str]:
 
 
 def representative_quotes(
-    session: Session, *, tenant_id: str, f: FeedbackFilter, topic: str | None, k: int
-) -> list[Quote]:
-    """Short, diverse, recent: the negative sentences about the topic (any negative sentence when the topic
-    was found only at document level), skipping near-repeats of a quote already chosen. The newest week of the
-    period is read first, the whole period only when that week has too few."""
+    session: Session, *, tenant_id: str, f: FeedbackFilter, cells: list[repo.QuoteCell], k: int
+) -> dict[repo.QuoteCell, list[Quote]]:
+    """Short, diverse, recent, for each (stage, topic) cell: the negative sentences about the topic (any
+    negative sentence when the topic was found only at document level), skipping near-repeats of a quote
+    already chosen. The newest week of the period is read first, the whole period only for the cells that
+    week leaves short."""
     windows = [f]
     if f.written_from and f.written_to and f.written_to - f.written_from > QUOTE_RECENT:
         windows.insert(0, f.with_period(f.written_to - QUOTE_RECENT, f.written_to))
-    chosen: list[tuple[Quote, set[str]]] = []
+    chosen: dict[repo.QuoteCell, list[Quote]] = {cell: [] for cell in cells}
+    pending = list(cells)
     for window in windows:
-        chosen = []
-        rows = repo.quote_candidates(
-            session, tenant_id=tenant_id, f=window, topic=topic, sentiments=NEGATIVE, limit=QUOTE_CANDIDATES
+        candidates = repo.quote_candidates(
+            session, tenant_id=tenant_id, f=window, cells=pending, sentiments=NEGATIVE, limit=QUOTE_CANDIDATES
         )
-        for feedback_id, written_at, sentences in rows:
-            sentence = _best_sentence(sentences, topic)
-            if sentence is None:
-                continue
-            grams = _bigrams(sentence["text"])
-            if any(len(grams & other) / max(1, len(grams | other)) > QUOTE_OVERLAP for _, other in chosen):
-                continue
-            quote = Quote(
-                feedback_id=feedback_id,
-                written_at=written_at,
-                text=sentence["text"].strip(),
-                sentiment=sentence["sentiment"]["label"],
-            )
-            chosen.append((quote, grams))
-            if len(chosen) == k:
-                return [quote for quote, _ in chosen]
+        for cell in pending:
+            chosen[cell] = _diverse_quotes(candidates[cell], topic=cell[1], k=k)
+        pending = [cell for cell in pending if len(chosen[cell]) < k]
+        if not pending:
+            break
+    return chosen
+
+
+def _diverse_quotes(rows: list[tuple[int, datetime, list[dict[str, Any]]]], *, topic: str, k: int) -> list[Quote]:
+    chosen: list[tuple[Quote, set[str]]] = []
+    for feedback_id, written_at, sentences in rows:
+        sentence = _best_sentence(sentences, topic)
+        if sentence is None:
+            continue
+        grams = _bigrams(sentence["text"])
+        if any(len(grams & other) / max(1, len(grams | other)) > QUOTE_OVERLAP for _, other in chosen):
+            continue
+        quote = Quote(
+            feedback_id=feedback_id,
+            written_at=written_at,
+            text=sentence["text"].strip(),
+            sentiment=sentence["sentiment"]["label"],
+        )
+        chosen.append((quote, grams))
+        if len(chosen) == k:
+            break
     return [quote for quote, _ in chosen]
 
 

@@ -85,6 +85,24 @@ def test_pain_points_rank_negative_volume_with_quotes(client: TestClient) -> Non
     assert all(len(q["text"]) <= 120 for q in top["quotes"])
 
 
+def test_stage_topic_pain_points_quote_their_own_cell(client: TestClient) -> None:
+    at = "2026-11-12T12:00:00+09:00"
+    purchase = "購入時の配送日指定ができず、届くのが遅すぎました。"
+    support = "配送の遅れを問い合わせたら、サポートの返事が遅すぎて困りました。"
+    post(
+        client,
+        [
+            item(purchase, stage="購入", written_at=at),
+            item(support, stage="サポート", written_at=at),
+        ],
+    )
+    params = {"from": "2026-11-01T00:00:00", "to": "2026-12-01T00:00:00", "by": "stage_topic"}
+    items = client.get("/v1/analytics/pain-points", params=params).json()["items"]
+    cells = {(i["stage"], i["topic"]): [q["text"] for q in i["quotes"]] for i in items}
+    assert cells[("purchase", "delivery")] == [purchase]
+    assert cells[("support", "delivery")] == [support]
+
+
 def test_pain_points_rank_by_change_against_the_previous_period(client: TestClient) -> None:
     before = [item(RUDE_SUPPORT, written_at=f"2026-10-{10 + i}T12:00:00+09:00") for i in range(3)]
     now = [item(LATE_DELIVERY, written_at=f"2026-11-{10 + i}T12:00:00+09:00") for i in range(2)]

@@ -192,16 +192,55 @@ def topic_names(session: Session, *, tenant_id: str) -> dict[str, str]:
     return {t["id"]: t["label"] for (body,) in session.execute(stmt) for t in body.get("topics", [])}
 
 
+QuoteCell = tuple[str | None, str]  # (stage, topic); the stage None for every stage unless a cell names one
+
+
 def quote_candidates(
-    session: Session, *, tenant_id: str, f: FeedbackFilter, topic: str | None, sentiments: Sequence[str], limit: int
-) -> list[tuple[int, datetime, list[dict[str, Any]]]]:
-    """The newest analyses of the segment (with the topic, in the sentiments): id, time and sentences."""
-    stmt = current_analysis_join(select(Feedback.id, Feedback.written_at, Analysis.sentences).select_from(Feedback))
-    if topic is not None:
-        stmt = stmt.join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id).where(AnalysisTopic.topic == topic)
-    stmt = apply_filter(stmt, tenant_id, f).where(Analysis.sentiment.in_(sentiments))
-    stmt = stmt.order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit)
-    return [(fid, written, sentences) for fid, written, sentences in session.execute(stmt)]
+    session: Session,
+    *,
+    tenant_id: str,
+    f: FeedbackFilter,
+    cells: Sequence[QuoteCell],
+    sentiments: Sequence[str],
+    limit: int,
+) -> dict[QuoteCell, list[tuple[int, datetime, list[dict[str, Any]]]]]:
+    """For every cell, the newest `limit` analyses of the segment with its topic (and stage), in the
+    sentiments: id, time and sentences. One query for all cells: ranked by cell, sentences read for the kept."""
+    if not cells:
+        return {}
+    by_stage = any(stage is not None for stage, _ in cells)
+    partition = [AnalysisTopic.topic, Analysis.stage] if by_stage else [AnalysisTopic.topic]
+    rank = func.row_number().over(partition_by=partition, order_by=(Feedback.written_at.desc(), Feedback.id.desc()))
+    ranked = current_analysis_join(
+        select(
+            Analysis.id.label("analysis_id"),
+            Feedback.id.label("feedback_id"),
+            Feedback.written_at.label("written_at"),
+            AnalysisTopic.topic.label("topic"),
+            Analysis.stage.label("stage"),
+            rank.label("rank"),
+        ).select_from(Feedback)
+    ).join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id)
+    ranked = apply_filter(ranked, tenant_id, f).where(
+        Analysis.sentiment.in_(sentiments), AnalysisTopic.topic.in_(sorted({topic for _, topic in cells}))
+    )
+    if by_stage:  # a cell without a stage then means the unclassified items
+        stages = sorted({stage for stage, _ in cells if stage is not None})
+        unclassified = [Analysis.stage.is_(None)] if any(stage is None for stage, _ in cells) else []
+        ranked = ranked.where(or_(Analysis.stage.in_(stages), *unclassified))
+    kept = ranked.subquery()
+    stmt = (
+        select(kept.c.stage, kept.c.topic, kept.c.feedback_id, kept.c.written_at, Analysis.sentences)
+        .join(Analysis, Analysis.id == kept.c.analysis_id)
+        .where(kept.c.rank <= limit)
+        .order_by(kept.c.topic, kept.c.stage, kept.c.rank)
+    )
+    found: dict[QuoteCell, list[tuple[int, datetime, list[dict[str, Any]]]]] = {cell: [] for cell in cells}
+    for stage, topic, feedback_id, written_at, sentences in session.execute(stmt):
+        cell = (stage if by_stage else None, topic)
+        if cell in found:
+            found[cell].append((feedback_id, written_at, sentences))
+    return found
 
 
 def recent_terms(
