@@ -18,11 +18,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models.journey import STAGES
+from models.windows import Windows, segment_mean
 
 SENTIMENT_DOC = ["positive", "neutral", "negative", "mixed"]
 SENTIMENT_SENTENCE = ["positive", "neutral", "negative"]
 EMOTIONS = ["joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation"]
-PASSAGE = "passage: "  # e5 convention: texts to classify are passages
+SENTENCE_TASKS = ("sentence_sentiment", "topics", "stage")  # heads also applied to sentence vectors
 
 
 @dataclass
@@ -55,14 +56,13 @@ class ModelSpec:
         }
 
 
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """e5 pooling: the average of the token vectors the attention mask keeps."""
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-
-
 class MultiTaskModel(nn.Module):
-    """Encoder → mean pooling → one linear head per task (all heads run; callers pick what they need)."""
+    """Encoder over document windows → mean pooling per document and per sentence → one linear head per task.
+
+    Each document is encoded once: its sentence vectors pool their own tokens in context, so sentence
+    sentiment, topics and stage cost no second pass. Outputs: the document tasks, and `sentence_<task>`
+    for the heads applied to sentences.
+    """
 
     def __init__(self, encoder: nn.Module, spec: ModelSpec) -> None:
         super().__init__()
@@ -71,10 +71,14 @@ class MultiTaskModel(nn.Module):
         self.dropout = nn.Dropout(0.1)
         self.heads = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in spec.head_sizes().items()})
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = self.dropout(mean_pool(hidden, attention_mask))
-        return {task: head(pooled) for task, head in self.heads.items()}
+    def forward(self, windows: Windows) -> dict[str, torch.Tensor]:
+        hidden = self.encoder(input_ids=windows.input_ids, attention_mask=windows.attention_mask).last_hidden_state
+        documents = self.dropout(segment_mean(hidden, windows.document_of_token, windows.documents))
+        sentences = self.dropout(segment_mean(hidden, windows.sentence_of_token, windows.sentences))
+        out = {task: head(documents) for task, head in self.heads.items() if task != "sentence_sentiment"}
+        for task in SENTENCE_TASKS:
+            out[task if task.startswith("sentence_") else f"sentence_{task}"] = self.heads[task](sentences)
+        return out
 
 
 def with_lora(encoder: nn.Module, rank: int) -> nn.Module:

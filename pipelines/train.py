@@ -24,8 +24,11 @@ import torch
 from torch import nn
 
 from models.encoder import load_encoder
-from models.multitask import PASSAGE, ModelSpec, MultiTaskModel, save, with_lora
-from models.taxonomy import default_taxonomy
+from models.multitask import ModelSpec, MultiTaskModel, save, with_lora
+from models.pipeline import AnalysisInput
+from models.registry import build_pipeline
+from models.taxonomy import OTHER_TOPIC, default_taxonomy
+from models.windows import Windows, pack
 from pipelines import corpus
 from pipelines.calibrate import fit_temperature, fit_thresholds
 from pipelines.common import ROOT
@@ -39,62 +42,57 @@ SEED = 20261125
 
 @dataclass
 class Example:
-    text: str
-    kind: str  # "doc" or "sentence"
+    """A document as its sentences, with the document labels and one sentiment per sentence."""
+
+    sentences: list[str]
     targets: dict[str, Any]
+    sentence_sentiment: list[int]
+
+    @property
+    def length(self) -> int:
+        return sum(map(len, self.sentences))
 
 
-def examples(rows: Sequence[dict[str, Any]], spec: ModelSpec) -> tuple[list[Example], list[Example]]:
-    """Documents with their document labels, and every sentence with its own sentiment."""
-    docs, sentences = [], []
-    for row in rows:
-        docs.append(
-            Example(
-                row["text"],
-                "doc",
-                {
-                    "doc_sentiment": spec.doc_sentiment.index(row["sentiment"]),
-                    "topics": [float(t in row["topics"]) for t in spec.topics],
-                    "stage": spec.stages.index(row["stage"]),
-                    "emotions": [float(e in row["emotions"]) for e in spec.emotions],
-                },
-            )
+def examples(rows: Sequence[dict[str, Any]], spec: ModelSpec) -> list[Example]:
+    return [
+        Example(
+            [text for text, _ in row["sentences"]],
+            {
+                "doc_sentiment": spec.doc_sentiment.index(row["sentiment"]),
+                "topics": [float(t in row["topics"]) for t in spec.topics],
+                "stage": spec.stages.index(row["stage"]),
+                "emotions": [float(e in row["emotions"]) for e in spec.emotions],
+            },
+            # a whitespace-only sentence has no tokens to pool: it is not a training signal (-100: ignored)
+            [spec.sentence_sentiment.index(label) if text.strip() else -100 for text, label in row["sentences"]],
         )
-        for text, label in row["sentences"]:
-            if text.strip():
-                sentences.append(
-                    Example(text.strip(), "sentence", {"sentence_sentiment": spec.sentence_sentiment.index(label)})
-                )
-    return docs, sentences
+        for row in rows
+    ]
 
 
 def batches(items: Sequence[Example], size: int, rng: random.Random) -> Iterator[list[Example]]:
-    """Batches of one kind (documents or sentences), length-sorted within pools of 50 batches so padding is
-    small, then shuffled together so every stretch of training sees both kinds."""
+    """Documents length-sorted within pools of 50 batches so padding is small, the batches then shuffled."""
+    order = list(items)
+    rng.shuffle(order)
     out: list[list[Example]] = []
-    for kind in ("doc", "sentence"):
-        order = [e for e in items if e.kind == kind]
-        rng.shuffle(order)
-        for start in range(0, len(order), size * 50):
-            chunk = sorted(order[start : start + size * 50], key=lambda e: len(e.text))
-            out.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+    for start in range(0, len(order), size * 50):
+        chunk = sorted(order[start : start + size * 50], key=lambda e: e.length)
+        out.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
     rng.shuffle(out)
     yield from out
 
 
-def encode(tokenizer: Any, batch: Sequence[Example], max_length: int) -> dict[str, torch.Tensor]:
-    return tokenizer(
-        [PASSAGE + e.text for e in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-    )
+def encode(tokenizer: Any, batch: Sequence[Example], max_length: int) -> Windows:
+    return pack(tokenizer, [e.sentences for e in batch], max_length)
 
 
 def loss_of(outputs: dict[str, torch.Tensor], batch: Sequence[Example]) -> torch.Tensor:
     ce, bce = nn.functional.cross_entropy, nn.functional.binary_cross_entropy_with_logits
-    if batch[0].kind == "sentence":
-        return ce(outputs["sentence_sentiment"], torch.tensor([e.targets["sentence_sentiment"] for e in batch]))
     target = lambda key, dtype: torch.tensor([e.targets[key] for e in batch], dtype=dtype)  # noqa: E731
+    sentences = torch.tensor([label for e in batch for label in e.sentence_sentiment])
     return (
         ce(outputs["doc_sentiment"], target("doc_sentiment", torch.long))
+        + ce(outputs["sentence_sentiment"], sentences, ignore_index=-100)
         + bce(outputs["topics"], target("topics", torch.float))
         + ce(outputs["stage"], target("stage", torch.long))
         + 0.5 * bce(outputs["emotions"], target("emotions", torch.float))
@@ -120,7 +118,7 @@ def train(
     model.train()
     for epoch in range(epochs):
         for batch in batches(train_set, batch_size, rng):
-            loss = loss_of(model(**encode(tokenizer, batch, model.spec.max_length)), batch)
+            loss = loss_of(model(encode(tokenizer, batch, model.spec.max_length)), batch)
             loss.backward()
             nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -141,20 +139,42 @@ def train(
     return {"steps": step, "planned_steps": steps, "minutes": (time.monotonic() - started) / 60}
 
 
+@dataclass
+class Logits:
+    """Model outputs over a split: document tasks by name plus `sentence_sentiment`, and the sentence gold."""
+
+    tasks: dict[str, torch.Tensor]
+    sentence_gold: torch.Tensor
+
+    def sentences(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sentence logits and labels of the sentences that carry a label."""
+        keep = self.sentence_gold >= 0
+        return self.tasks["sentence_sentiment"][keep], self.sentence_gold[keep]
+
+
 @torch.inference_mode()
-def logits_of(
-    model: MultiTaskModel, tokenizer: Any, items: Sequence[Example], batch_size: int = 64
-) -> dict[str, torch.Tensor]:
+def logits_of(model: MultiTaskModel, tokenizer: Any, items: Sequence[Example], batch_size: int = 32) -> Logits:
+    """Document and sentence logits of every example, in input order (documents) and reading order (sentences)."""
     model.eval()
-    order = sorted(range(len(items)), key=lambda i: len(items[i].text))
-    collected: dict[str, list[torch.Tensor]] = {}
+    order = sorted(range(len(items)), key=lambda i: items[i].length)
+    documents: dict[str, list[torch.Tensor]] = {}
+    sentences: dict[int, dict[str, torch.Tensor]] = {}
     for start in range(0, len(order), batch_size):
-        batch = [items[i] for i in order[start : start + batch_size]]
-        for task, value in model(**encode(tokenizer, batch, model.spec.max_length)).items():
-            collected.setdefault(task, []).append(value)
+        index = order[start : start + batch_size]
+        out = model(encode(tokenizer, [items[i] for i in index], model.spec.max_length))
+        first = 0
+        for i in index:
+            n = len(items[i].sentences)
+            sentences[i] = {task: v[first : first + n] for task, v in out.items() if task.startswith("sentence_")}
+            first += n
+        for task, value in out.items():
+            if not task.startswith("sentence_"):
+                documents.setdefault(task, []).append(value)
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
-    return {task: torch.cat(values)[inverse] for task, values in collected.items()}
+    merged = {task: torch.cat(values)[inverse] for task, values in documents.items()}
+    merged["sentence_sentiment"] = torch.cat([sentences[i]["sentence_sentiment"] for i in range(len(items))])
+    return Logits(merged, torch.tensor([label for e in items for label in e.sentence_sentiment]))
 
 
 def data_hash(paths: Sequence[Path]) -> str:
@@ -164,35 +184,63 @@ def data_hash(paths: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
-def calibrate(
-    spec: ModelSpec,
-    doc_logits: dict[str, torch.Tensor],
-    sent_logits: dict[str, torch.Tensor],
-    docs: Sequence[Example],
-    sentences: Sequence[Example],
-) -> None:
+def calibrate(spec: ModelSpec, logits: Logits, docs: Sequence[Example]) -> None:
     """Temperatures and thresholds from the dev split (never from test)."""
-    labels = lambda items, key: torch.tensor([e.targets[key] for e in items])  # noqa: E731
+    labels = lambda key: torch.tensor([e.targets[key] for e in docs])  # noqa: E731
     spec.temperatures = {
-        "doc_sentiment": fit_temperature(doc_logits["doc_sentiment"], labels(docs, "doc_sentiment")),
-        "stage": fit_temperature(doc_logits["stage"], labels(docs, "stage")),
-        "sentence_sentiment": fit_temperature(
-            sent_logits["sentence_sentiment"], labels(sentences, "sentence_sentiment")
-        ),
+        "doc_sentiment": fit_temperature(logits.tasks["doc_sentiment"], labels("doc_sentiment")),
+        "stage": fit_temperature(logits.tasks["stage"], labels("stage")),
+        "sentence_sentiment": fit_temperature(*logits.sentences()),
     }
     spec.thresholds = {
-        **fit_thresholds(doc_logits["topics"], labels(docs, "topics"), [f"topic:{t}" for t in spec.topics]),
-        **fit_thresholds(doc_logits["emotions"], labels(docs, "emotions"), [f"emotion:{e}" for e in spec.emotions]),
+        **fit_thresholds(logits.tasks["topics"], labels("topics"), [f"topic:{t}" for t in spec.topics]),
+        **fit_thresholds(logits.tasks["emotions"], labels("emotions"), [f"emotion:{e}" for e in spec.emotions]),
     }
 
 
-def test_metrics(
-    model: MultiTaskModel, tokenizer: Any, spec: ModelSpec, docs: Sequence[Example], sentences: Sequence[Example]
-) -> dict[str, float]:
+def choose_roles(spec: ModelSpec, logits: Logits, dev_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Which roles the model serves: each role goes to the model only where it beats the rules on dev."""
+    rules = build_pipeline("rules").analyze([AnalysisInput(r["text"]) for r in dev_rows])
+    topic_t = torch.tensor([spec.thresholds[f"topic:{t}"] for t in spec.topics])
+    model_topics = [
+        {t for t, on in zip(spec.topics, row, strict=True) if on}
+        for row in (torch.sigmoid(logits.tasks["topics"]) >= topic_t).tolist()
+    ]
+    gold_topics = [set(r["topics"]) for r in dev_rows]
+    argmax = lambda task, labels: [labels[i] for i in logits.tasks[task].argmax(-1).tolist()]  # noqa: E731
+    sentiments, stages = [r["sentiment"] for r in dev_rows], [r["stage"] for r in dev_rows]
+    scores = {  # role: (metric, rules, model)
+        "sentiment": (
+            "document accuracy",
+            accuracy(sentiments, [a.sentiment["label"] for a in rules]),
+            accuracy(sentiments, argmax("doc_sentiment", spec.doc_sentiment)),
+        ),
+        "topics": (
+            "micro-F1",
+            micro_f1_sets(gold_topics, [{t["id"] for t in a.topics} - {OTHER_TOPIC} for a in rules]),
+            micro_f1_sets(gold_topics, model_topics),
+        ),
+        "stage": (
+            "accuracy",
+            accuracy(stages, [a.stage["predicted"] for a in rules]),
+            accuracy(stages, argmax("stage", spec.stages)),
+        ),
+    }
+    spec.serves = [role for role, (_, by_rules, by_model) in scores.items() if by_model > by_rules]
+    rounded = {
+        role: {"metric": metric, "rules": round(by_rules, 3), spec.name: round(by_model, 3)}
+        for role, (metric, by_rules, by_model) in scores.items()
+    }
+    return {"n_dev_docs": len(dev_rows), **rounded, "serves": spec.serves}
+
+
+def test_metrics(model: MultiTaskModel, tokenizer: Any, spec: ModelSpec, docs: Sequence[Example]) -> dict[str, float]:
     """Scores on the test split, with the dev-fitted thresholds; computed once, after calibration."""
-    doc_logits, sent_logits = logits_of(model, tokenizer, docs), logits_of(model, tokenizer, sentences)
-    gold = lambda items, key: [e.targets[key] for e in items]  # noqa: E731
-    argmax = lambda logits: logits.argmax(-1).tolist()  # noqa: E731
+    logits = logits_of(model, tokenizer, docs)
+    doc_logits = logits.tasks
+    sentence_logits, sentence_gold = logits.sentences()
+    gold = lambda key: [e.targets[key] for e in docs]  # noqa: E731
+    argmax = lambda values: values.argmax(-1).tolist()  # noqa: E731
     topic_t = torch.tensor([spec.thresholds[f"topic:{t}"] for t in spec.topics])
     emotion_t = torch.tensor([spec.thresholds[f"emotion:{e}"] for e in spec.emotions])
     topic_pred = (torch.sigmoid(doc_logits["topics"]) >= topic_t).tolist()
@@ -202,18 +250,16 @@ def test_metrics(
     emotion_sets = as_sets(emotion_pred, spec.emotions)
     return {
         "doc_sentiment_macro_f1": macro_f1(
-            gold(docs, "doc_sentiment"), argmax(doc_logits["doc_sentiment"]), list(range(len(spec.doc_sentiment)))
+            gold("doc_sentiment"), argmax(doc_logits["doc_sentiment"]), list(range(len(spec.doc_sentiment)))
         ),
         "sentence_sentiment_macro_f1": macro_f1(
-            gold(sentences, "sentence_sentiment"),
-            argmax(sent_logits["sentence_sentiment"]),
-            list(range(len(spec.sentence_sentiment))),
+            sentence_gold.tolist(), argmax(sentence_logits), list(range(len(spec.sentence_sentiment)))
         ),
         "topics_micro_f1": micro_f1_sets(
             as_sets([[v > 0.5 for v in e.targets["topics"]] for e in docs], spec.topics),
             as_sets(topic_pred, spec.topics),
         ),
-        "stage_accuracy": accuracy(gold(docs, "stage"), argmax(doc_logits["stage"])),
+        "stage_accuracy": accuracy(gold("stage"), argmax(doc_logits["stage"])),
         "emotions_macro_f1": sum(
             micro_f1_sets([{e} & g for g in emotion_gold], [{e} & p for p in emotion_sets]) for e in spec.emotions
         )
@@ -231,6 +277,11 @@ Japanese VoC classifier: the multilingual-e5-small encoder (MIT, converted offli
 sentiment ({", ".join(spec.doc_sentiment)}), sentence sentiment, {len(spec.topics)} topics (multi-label),
 {len(spec.stages)} journey stages and {len(spec.emotions)} Plutchik emotions. Only the adapters and heads are
 stored here; the base is rebuilt from the wheel.
+
+Each document is encoded once: its text is tokenized once, whole sentences are packed into windows of
+{spec.max_length} tokens, and the document vector (mean of all its tokens) and each sentence's vector (mean of the
+sentence's own tokens, read in context) go through the heads. Serves: {", ".join(spec.serves)} (chosen on dev
+against the rule analyzers: `provenance.role_choice_on_dev` in `koe_model.json`).
 
 - Trained by `python -m pipelines.train` on {p.get("date")} (seed {p.get("seed")}), {p.get("training", {}).get("steps")}
   steps in {p.get("training", {}).get("minutes", 0):.1f} min on 2 CPU cores.
@@ -263,8 +314,7 @@ def write_card(directory: Path, base: str) -> None:
     encoder, tokenizer = load_encoder(base)
     model = multitask.load(directory, encoder)
     spec = model.spec
-    docs, sentences = examples(split_rows("test"), spec)
-    spec.provenance["test_metrics"] = test_metrics(model, tokenizer, spec, docs, sentences)
+    spec.provenance["test_metrics"] = test_metrics(model, tokenizer, spec, examples(split_rows("test"), spec))
     spec.base_model = BASE_DESCRIPTION
     multitask.save_spec(spec, directory)
     (directory / "MODEL_CARD.md").write_text(model_card(spec), encoding="utf-8")
@@ -276,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--base", default=str(DEFAULT_BASE), help="local directory or hub id of the encoder")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16, help="documents per step")
     parser.add_argument("--max-minutes", type=float, default=55.0)
     parser.add_argument("--limit", type=int, default=None, help="train on the first N documents (smoke runs)")
     parser.add_argument("--card-only", action="store_true", help="score the saved model on test, write its card")
@@ -294,35 +344,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     split = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "test")}
     spec = ModelSpec(
         name="koe-accurate",
-        version=f"1.0.0+{date.today():%Y%m%d}",
-        base_model=str(args.base),
+        version=f"2.0.0+{date.today():%Y%m%d}",
+        base_model=BASE_DESCRIPTION if args.base == str(DEFAULT_BASE) else str(args.base),
         topics=[t.id for t in default_taxonomy().topics],
     )
     encoder, tokenizer = load_encoder(args.base)
     model = MultiTaskModel(with_lora(encoder, spec.lora_rank), spec)
-    train_docs, train_sents = examples(split["train"][: args.limit], spec)
+    train_docs = examples(split["train"][: args.limit], spec)
     report = train(
         model,
         tokenizer,
-        train_docs + train_sents,
+        train_docs,
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_minutes=args.max_minutes,
         seed=SEED,
     )
 
-    dev_docs, dev_sents = examples(split["dev"], spec)
-    calibrate(spec, logits_of(model, tokenizer, dev_docs), logits_of(model, tokenizer, dev_sents), dev_docs, dev_sents)
+    dev_docs = examples(split["dev"], spec)
+    dev_logits = logits_of(model, tokenizer, dev_docs)
+    calibrate(spec, dev_logits, dev_docs)
+    role_choice = choose_roles(spec, dev_logits, split["dev"])
     spec.provenance = {
         "date": f"{date.today()}",
         "seed": SEED,
         "training": report,
         "corpus_sha256": data_hash(list(corpus.CORPUS_DIR.glob("*.jsonl"))),
         "splits": {s: len(r) for s, r in split.items()},
-        "train_examples": len(train_docs) + len(train_sents),
+        "train_documents": len(train_docs),
+        "train_sentences": sum(len(e.sentences) for e in train_docs),
+        "role_choice_on_dev": role_choice,
     }
-    test_docs, test_sents = examples(split["test"], spec)
-    spec.provenance["test_metrics"] = test_metrics(model, tokenizer, spec, test_docs, test_sents)
+    spec.provenance["test_metrics"] = test_metrics(model, tokenizer, spec, examples(split["test"], spec))
     save(model, spec, args.out)
     (args.out / "MODEL_CARD.md").write_text(model_card(spec), encoding="utf-8")
     print(json.dumps({"saved": str(args.out), **spec.provenance}, ensure_ascii=False, indent=2))

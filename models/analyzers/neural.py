@@ -1,14 +1,14 @@
 """The trained multi-task model as analyzers: one batched forward pass serves sentiment, topics and stage.
 
-preprocess (windows of whole sentences, sorted by length) → forward (inference_mode, batches) →
-postprocess (calibrated probabilities, thresholds, sentence spans as evidence).
+preprocess (each document tokenized once into windows of whole sentences, documents sorted by length) →
+forward (inference_mode, batches of documents) → postprocess (calibrated probabilities, thresholds,
+sentence spans as evidence). Document and sentence vectors come from the same pass.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +19,11 @@ from models.analyzers.base import DocumentResult, Evidence, Labelled
 from models.document import Document
 from models.encoder import load_encoder
 from models.taxonomy import OTHER_TOPIC
+from models.windows import pack
 
-BATCH = 64
+BATCH_CHARACTERS = 6_000  # documents per forward pass, by length: keeps padding and attention memory small
+BATCH_DOCUMENTS = 64
 STAGE_MIN_CONFIDENCE = 0.5  # below this a sentence gets no stage rather than a guess
-
-
-@dataclass
-class _Input:
-    text: str
-    doc: int
-    sentence: int | None  # None: a window of the whole document
 
 
 class NeuralModel:
@@ -37,8 +32,10 @@ class NeuralModel:
     def __init__(self, directory: Path, base_model: str, *, quantize: bool = False) -> None:
         encoder, self.tokenizer = load_encoder(base_model)
         self.model = multitask.load(directory, encoder)
-        if quantize:  # int8 dynamic quantization of the Linear layers: faster on CPU at equal accuracy
-            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        if quantize:  # int8 dynamic quantization of the encoder's Linear layers; the small heads stay fp32
+            self.model.encoder = torch.ao.quantization.quantize_dynamic(
+                self.model.encoder, {torch.nn.Linear}, dtype=torch.qint8
+            )
         self.spec = self.model.spec
         self.version = self.spec.version + ("+int8" if quantize else "")
         self._memo = threading.local()
@@ -50,57 +47,48 @@ class NeuralModel:
         return self._memo.result
 
     def _predict(self, documents: Sequence[Document]) -> list[dict[str, Any]]:
-        inputs = [i for d, doc in enumerate(documents) for i in self._inputs(d, doc)]
-        logits = self._forward([i.text for i in inputs])
-        out: list[dict[str, Any]] = [{"windows": [], "sentences": {}, "truncated": False} for _ in documents]
-        for k, item in enumerate(inputs):
-            row = {task: values[k] for task, values in logits.items()}
-            if item.sentence is None:
-                out[item.doc]["windows"].append((len(item.text), row))
-            else:
-                out[item.doc]["sentences"][item.sentence] = row
+        sentences = [
+            [doc.normalized.original[slice(*doc.original_span(s.start, s.end))] for s in doc.sentences]
+            for doc in documents
+        ]
+        out: list[dict[str, Any]] = [{} for _ in documents]
+        for group in _groups(sentences):
+            logits = self._forward([sentences[d] for d in group])
+            first = 0
+            for k, d in enumerate(group):
+                n = len(sentences[d])
+                out[d] = {
+                    "document": {task: v[k] for task, v in logits.items() if not task.startswith("sentence_")},
+                    "sentences": [
+                        {task: v[first + i] for task, v in logits.items() if task.startswith("sentence_")}
+                        for i in range(n)
+                    ],
+                }
+                first += n
         return out
 
-    def _inputs(self, d: int, doc: Document) -> list[_Input]:
-        sentences = [doc.normalized.original[slice(*doc.original_span(s.start, s.end))] for s in doc.sentences]
-        items = [_Input(text, d, i) for i, text in enumerate(sentences)]
-        return items + [_Input(text, d, None) for text in self._windows(sentences)]
-
-    def _windows(self, sentences: list[str]) -> list[str]:
-        """Whole sentences packed into windows that fit the encoder, so long texts are never cut silently."""
-        budget = self.spec.max_length - 8
-        windows, current, used = [], "", 0
-        for sentence in sentences:
-            n = len(self.tokenizer.tokenize(sentence))
-            if current and used + n > budget:
-                windows.append(current)
-                current, used = "", 0
-            current, used = current + sentence, used + n
-        return [*windows, current] if current else windows or [""]
-
     @torch.inference_mode()
-    def _forward(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        parts: dict[str, list[torch.Tensor]] = {}
-        for start in range(0, len(order), BATCH):
-            batch = [multitask.PASSAGE + texts[i] for i in order[start : start + BATCH]]
-            encoded = self.tokenizer(
-                batch, padding=True, truncation=True, max_length=self.spec.max_length, return_tensors="pt"
-            )
-            for task, value in self.model(encoded["input_ids"], encoded["attention_mask"]).items():
-                parts.setdefault(task, []).append(value)
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        return {task: torch.cat(values)[inverse] for task, values in parts.items()}
+    def _forward(self, documents: list[list[str]]) -> dict[str, torch.Tensor]:
+        return self.model(pack(self.tokenizer, documents, self.spec.max_length))
 
     def softmax(self, task: str, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits / self.spec.temperatures.get(task, 1.0), dim=-1)
 
 
-def _pooled(windows: list[tuple[int, dict[str, torch.Tensor]]], task: str) -> torch.Tensor:
-    """Length-weighted mean of a document's window logits."""
-    total = sum(n for n, _ in windows) or 1
-    return sum((n / total) * row[task] for n, row in windows)  # type: ignore[return-value]
+def _groups(documents: list[list[str]]) -> Iterator[list[int]]:
+    """Document numbers in length order, cut into batches of similar length within the character budget."""
+    order = sorted(range(len(documents)), key=lambda d: sum(map(len, documents[d])))
+    group: list[int] = []
+    used = 0
+    for d in order:
+        size = sum(map(len, documents[d]))
+        if group and (used + size > BATCH_CHARACTERS or len(group) == BATCH_DOCUMENTS):
+            yield group
+            group, used = [], 0
+        group.append(d)
+        used += size
+    if group:
+        yield group
 
 
 def _scores(labels: Sequence[str], probabilities: torch.Tensor) -> dict[str, float]:
@@ -129,7 +117,7 @@ class NeuralSentiment(_View):
 
     def _result(self, doc: Document, p: dict[str, Any]) -> DocumentResult:
         spec = self.model.spec
-        doc_probs = self.model.softmax("doc_sentiment", _pooled(p["windows"], "doc_sentiment"))
+        doc_probs = self.model.softmax("doc_sentiment", p["document"]["doc_sentiment"])
         document = Labelled(spec.doc_sentiment[int(doc_probs.argmax())], _scores(spec.doc_sentiment, doc_probs))
         sentences = []
         for i, sentence in enumerate(doc.sentences):
@@ -162,11 +150,11 @@ class NeuralTopics(_View):
     def _result(self, doc: Document, p: dict[str, Any]) -> DocumentResult:
         sentences = []
         for i, s in enumerate(doc.sentences):
-            base = self._labelled(p["sentences"][i]["topics"], [])
+            base = self._labelled(p["sentences"][i]["sentence_topics"], [])
             spans = [Evidence(t, s.start, s.end, score) for t, score in base.scores.items() if t != OTHER_TOPIC]
             sentences.append(Labelled(base.label, base.scores, spans))
         evidence = [e for s in sentences for e in s.evidence]
-        return DocumentResult(self._labelled(_pooled(p["windows"], "topics"), evidence), sentences)
+        return DocumentResult(self._labelled(p["document"]["topics"], evidence), sentences)
 
 
 class NeuralStage(_View):
@@ -174,11 +162,11 @@ class NeuralStage(_View):
 
     def _result(self, doc: Document, p: dict[str, Any]) -> DocumentResult:
         spec = self.model.spec
-        probs = self.model.softmax("stage", _pooled(p["windows"], "stage"))
+        probs = self.model.softmax("stage", p["document"]["stage"])
         document = Labelled(spec.stages[int(probs.argmax())], _scores(spec.stages, probs))
         sentences = []
         for i in range(len(doc.sentences)):
-            sp = self.model.softmax("stage", p["sentences"][i]["stage"])
+            sp = self.model.softmax("stage", p["sentences"][i]["sentence_stage"])
             confident = float(sp.max()) >= STAGE_MIN_CONFIDENCE
             sentences.append(Labelled(spec.stages[int(sp.argmax())] if confident else None, _scores(spec.stages, sp)))
         return DocumentResult(document, sentences)
