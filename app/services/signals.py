@@ -28,7 +28,7 @@ from app.services.keywords import SAMPLE_LIMIT, score_terms
 from models.taxonomy import OTHER_TOPIC
 
 NEGATIVE = ("negative", "mixed")
-QUOTE_CANDIDATES = 60
+QUOTE_CANDIDATES = 20  # newest negative analyses read per cell: enough for 3 diverse quotes of fitting length
 QUOTE_LENGTH = (6, 120)  # a quote is one sentence an analyst can read at a glance
 QUOTE_OVERLAP = 0.5  # character-bigram Jaccard above which two quotes say the same thing
 QUOTE_RECENT = timedelta(days=7)

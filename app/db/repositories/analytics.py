@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.core.time import next_period
@@ -205,41 +205,33 @@ def quote_candidates(
     limit: int,
 ) -> dict[QuoteCell, list[tuple[int, datetime, list[dict[str, Any]]]]]:
     """For every cell, the newest `limit` analyses of the segment with its topic (and stage), in the
-    sentiments: id, time and sentences. One query for all cells: ranked by cell, sentences read for the kept."""
-    if not cells:
-        return {}
+    sentiments: id, time and sentences. One round trip: a UNION ALL of one newest-first branch per cell, each
+    stopping at its limit (a window function over all cells would rank every matching row of the period)."""
     by_stage = any(stage is not None for stage, _ in cells)
-    partition = [AnalysisTopic.topic, Analysis.stage] if by_stage else [AnalysisTopic.topic]
-    rank = func.row_number().over(partition_by=partition, order_by=(Feedback.written_at.desc(), Feedback.id.desc()))
-    ranked = current_analysis_join(
+    base = current_analysis_join(
         select(
-            Analysis.id.label("analysis_id"),
             Feedback.id.label("feedback_id"),
             Feedback.written_at.label("written_at"),
             AnalysisTopic.topic.label("topic"),
             Analysis.stage.label("stage"),
-            rank.label("rank"),
+            Analysis.sentences.label("sentences"),
         ).select_from(Feedback)
     ).join(AnalysisTopic, AnalysisTopic.analysis_id == Analysis.id)
-    ranked = apply_filter(ranked, tenant_id, f).where(
-        Analysis.sentiment.in_(sentiments), AnalysisTopic.topic.in_(sorted({topic for _, topic in cells}))
-    )
-    if by_stage:  # a cell without a stage then means the unclassified items
-        stages = sorted({stage for stage, _ in cells if stage is not None})
-        unclassified = [Analysis.stage.is_(None)] if any(stage is None for stage, _ in cells) else []
-        ranked = ranked.where(or_(Analysis.stage.in_(stages), *unclassified))
-    kept = ranked.subquery()
-    stmt = (
-        select(kept.c.stage, kept.c.topic, kept.c.feedback_id, kept.c.written_at, Analysis.sentences)
-        .join(Analysis, Analysis.id == kept.c.analysis_id)
-        .where(kept.c.rank <= limit)
-        .order_by(kept.c.topic, kept.c.stage, kept.c.rank)
-    )
+    base = apply_filter(base, tenant_id, f).where(Analysis.sentiment.in_(sentiments))
+    branches = []
+    for stage, topic in cells:
+        branch = base.where(AnalysisTopic.topic == topic)
+        if by_stage:  # a cell without a stage then means the unclassified items
+            branch = branch.where(Analysis.stage == stage if stage is not None else Analysis.stage.is_(None))
+        newest = branch.order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit).subquery()
+        branches.append(select(newest))
     found: dict[QuoteCell, list[tuple[int, datetime, list[dict[str, Any]]]]] = {cell: [] for cell in cells}
-    for stage, topic, feedback_id, written_at, sentences in session.execute(stmt):
-        cell = (stage if by_stage else None, topic)
-        if cell in found:
-            found[cell].append((feedback_id, written_at, sentences))
+    if not branches:
+        return found
+    rows = union_all(*branches).subquery()
+    stmt = select(rows).order_by(rows.c.topic, rows.c.stage, rows.c.written_at.desc(), rows.c.feedback_id.desc())
+    for feedback_id, written_at, topic, stage, sentences in session.execute(stmt):
+        found[(stage if by_stage else None, topic)].append((feedback_id, written_at, sentences))
     return found
 
 
