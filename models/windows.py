@@ -32,7 +32,8 @@ class Windows:
 def pack(tokenizer: Any, documents: Sequence[Sequence[str]], max_length: int) -> Windows:
     """Windows for documents given as their sentences (a document's text is its sentences joined)."""
     texts = ["".join(sentences) for sentences in documents]
-    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    # whole texts, longer than the encoder takes: the windows below cut them (verbose=False: no length warning)
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     prefix = tokenizer(PASSAGE.rstrip(), add_special_tokens=False)["input_ids"]
     head, tail = [tokenizer.cls_token_id, *prefix], [tokenizer.sep_token_id]
     budget = max_length - len(head) - len(tail)

@@ -20,7 +20,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    return round(float(log_t.exp()), 4)
+    return round(float(log_t.detach().exp()), 4)
 
 
 def fit_thresholds(logits: torch.Tensor, targets: torch.Tensor, names: Sequence[str]) -> dict[str, float]:

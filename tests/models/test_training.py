@@ -1,0 +1,81 @@
+"""The training pipeline end to end on a tiny randomly initialised encoder and a few corpus documents: it runs,
+fits calibration on dev, chooses roles against the rules, scores test, and saves a model the service loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+from models import multitask
+from models.analyzers import neural
+from models.pipeline import AnalysisInput, AnalysisPipeline
+from models.registry import DEFAULT_BASE_MODEL
+from models.taxonomy import default_taxonomy
+from pipelines import train
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny-base")
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_BASE_MODEL)
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=514,
+        pad_token_id=1,
+    )
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(root)
+    tokenizer.save_pretrained(root)
+    return root
+
+
+def test_train_calibrate_choose_and_save(tiny_base: Path, tmp_path: Path) -> None:
+    rows = {split: train.split_rows(split)[:12] for split in ("train", "dev", "test")}
+    spec = multitask.ModelSpec(
+        name="koe-tiny", version="0.0.1", base_model=str(tiny_base), topics=[t.id for t in default_taxonomy().topics]
+    )
+    encoder = XLMRobertaModel.from_pretrained(tiny_base, add_pooling_layer=False)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = multitask.MultiTaskModel(multitask.with_lora(encoder, 2), spec)
+    docs = train.examples(rows["train"], spec)
+    assert sum(len(d.sentence_sentiment) for d in docs) == sum(len(r["sentences"]) for r in rows["train"])
+
+    report = train.train(model, tokenizer, docs, epochs=1, batch_size=4, max_minutes=5, seed=1)
+    assert report["steps"] == report["planned_steps"] == 3
+
+    dev = train.examples(rows["dev"], spec)
+    logits = train.logits_of(model, tokenizer, dev)
+    assert logits.tasks["doc_sentiment"].shape == (12, 4)
+    assert logits.tasks["sentence_sentiment"].shape[0] == sum(len(d.sentences) for d in dev)
+    train.calibrate(spec, logits, dev)
+    assert set(spec.temperatures) == {"doc_sentiment", "stage", "sentence_sentiment"}
+    assert all(t > 0 for t in spec.temperatures.values())
+    assert {f"topic:{t}" for t in spec.topics} <= spec.thresholds.keys()
+
+    choice = train.choose_roles(spec, logits, rows["dev"])
+    assert choice["serves"] == spec.serves and set(spec.serves) <= {"sentiment", "topics", "stage"}
+    assert 0.0 <= choice["sentiment"]["rules"] <= 1.0 and 0.0 <= choice["stage"]["koe-tiny"] <= 1.0
+
+    metrics = train.test_metrics(model, tokenizer, spec, train.examples(rows["test"], spec))
+    assert set(metrics) == {
+        "doc_sentiment_macro_f1",
+        "sentence_sentiment_macro_f1",
+        "topics_micro_f1",
+        "stage_accuracy",
+        "emotions_macro_f1",
+    }
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+
+    spec.serves = ["sentiment", "topics", "stage"]
+    multitask.save(model, spec, tmp_path / "model")
+    served = AnalysisPipeline(**neural.analyzers(tmp_path / "model", str(tiny_base)))
+    result = served.analyze([AnalysisInput(rows["test"][0]["text"])])[0]
+    assert result.model_versions["sentiment"] == "koe-tiny-sentiment@0.0.1"
+    assert len(result.sentences) >= 1
