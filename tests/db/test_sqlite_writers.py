@@ -55,3 +55,33 @@ def test_writer_sessions_take_turns_and_both_rows_are_stored(engine) -> None:  #
     with engine.connect() as connection:
         names = sorted(connection.execute(text("SELECT name FROM item")).scalars())
     assert before == 0 and names == ["first", "other"]
+
+
+def test_only_requests_that_write_take_a_writer_session(tmp_path: Path) -> None:
+    from alembic import command
+    from fastapi.testclient import TestClient
+
+    from app.core.config import Settings
+    from app.main import create_app
+    from tests.conftest import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'routes.db'}"
+    command.upgrade(alembic_config(url), "head")
+    app = create_app(Settings(database_url=url, analyzer="rules", embedded_worker=False, auth_required=False))
+    writers: list[str] = []
+    factory = app.state.writer_session_factory
+
+    def recording():  # type: ignore[no-untyped-def]
+        writers.append("writer")
+        return factory()
+
+    app.state.writer_session_factory = recording
+    year = {"from": "2026-01-01T00:00:00", "to": "2027-01-01T00:00:00"}
+    with TestClient(app) as client:
+        assert client.post("/v1/analyze", json={"documents": [{"text": "悪くない。"}]}).status_code == 200
+        assert client.post("/v1/analytics/compare", json={"a": year, "b": year}).status_code == 200
+        assert client.get("/v1/analytics/journey").status_code == 200
+        assert writers == []  # reads, even when POSTed, leave the write lock to writers
+        item = {"source": "web", "external_id": "w-1", "text": "配送が遅い。"}
+        assert client.post("/v1/feedback", json={"items": [item]}).status_code == 201
+        assert writers == ["writer"]
