@@ -49,7 +49,7 @@ def worker(args: argparse.Namespace) -> int:
 
         celery.worker_main(["worker", "--beat", "--concurrency=1", "--loglevel=INFO", "--without-gossip"])
         return 0
-    factory, stop = session_factory(engine, writer=True), threading.Event()
+    factory, stop = session_factory(engine), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     pipeline_for, name = pipeline_provider(serving_pipeline()), worker_name("worker")
@@ -91,7 +91,7 @@ def rollup_rebuild(args: argparse.Namespace) -> int:
 def _keys_session() -> Session:
     engine = engine_for(get_settings().database_url)
     health.require_migrated(engine)
-    return session_factory(engine, writer=True)()
+    return session_factory(engine)()
 
 
 def keys_create(args: argparse.Namespace) -> int:

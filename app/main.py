@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("analysis pipeline %s: %s", app.state.analyzer_name, app.state.pipeline.model_versions)
         app.state.worker = None
         if settings.embedded_worker and not settings.broker_url:
-            app.state.worker = EmbeddedWorker(app.state.writer_session_factory, app.state.pipeline, settings)
+            app.state.worker = EmbeddedWorker(app.state.session_factory, app.state.pipeline, settings)
             app.state.worker.start()
         yield
         if app.state.worker is not None:
@@ -59,7 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings  # what request dependencies read (app.api.deps.get_app_settings)
     app.state.engine = engine_for(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
-    app.state.writer_session_factory = session_factory(app.state.engine, writer=True)
     app.state.rate_limiter = build_buckets(settings)
     errors.install(app)
     # Every /v1 route needs a caller (a key, when auth is required) and is rate limited; each route adds its scope.

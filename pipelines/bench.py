@@ -73,8 +73,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KOE_DATABASE_URL": database_url}
+def _serve(database_url: str, port: int, analyzer: str) -> subprocess.Popen[bytes]:
+    # loopback only: no API key needed (PostgreSQL would require one by default)
+    env = {**os.environ, "KOE_DATABASE_URL": database_url, "KOE_ANALYZER": analyzer, "KOE_AUTH_REQUIRED": "false"}
     migrate = [sys.executable, "-m", "alembic", "upgrade", "head"]
     migrated = subprocess.run(migrate, cwd=ROOT, env=env, capture_output=True, text=True)
     if migrated.returncode != 0:
@@ -95,10 +96,10 @@ def _wait_ready(base: str, timeout: float = 60.0) -> None:
     raise RuntimeError("server did not become ready")
 
 
-def bench_api(database_url: str, requests: int) -> list[object]:
+def bench_api(database_url: str, requests: int, analyzer: str) -> list[object]:
     texts = review_texts(requests)
     port = _free_port()
-    server = _serve(database_url, port)
+    server = _serve(database_url, port, analyzer)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base)
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what in ("api", "all"):
         with tempfile.TemporaryDirectory() as tmp:
             urls = args.database_url or [f"sqlite:///{Path(tmp) / 'bench.db'}"]
-            rows = [bench_api(url, args.requests) for url in urls]
+            rows = [bench_api(url, args.requests, args.analyzer) for url in urls]
         print(table(["database", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows))
 
 

@@ -23,18 +23,9 @@ from app.services.keys import Principal
 from models.journey import stage_id
 from models.pipeline import AnalysisPipeline
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# POST routes that only read (by route name): a writer session would hold SQLite's write lock while they analyze
-READ_ONLY_POSTS = frozenset({"analyze", "compare", "preview_upload"})
-
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; a request that may write takes a writer session (SQLite: lock up front)."""
-    state = request.app.state
-    route = getattr(request.scope.get("route"), "name", None)
-    reads_only = request.method in READ_METHODS or route in READ_ONLY_POSTS
-    factory = state.session_factory if reads_only else state.writer_session_factory
-    with factory() as session:
+    with request.app.state.session_factory() as session:
         yield session
 
 

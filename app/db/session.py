@@ -6,14 +6,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.time import sqlite_day_period, sqlite_period
 
 CONNECT_TIMEOUT_SECONDS = 5
-WRITER_OPTION = "koe_writer"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,15 +47,8 @@ def make_engine(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
     return engine
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY, no busy wait) when another
-    # process committed in between; a writer that takes the lock up front waits its turn instead.
-    immediate = connection.get_execution_options().get(WRITER_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 @lru_cache(maxsize=4)
@@ -64,7 +56,5 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-def session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
-    """Sessions on `engine`; `writer` sessions take SQLite's write lock when they begin (no-op elsewhere)."""
-    bind = engine.execution_options(**{WRITER_OPTION: True}) if writer else engine
-    return sessionmaker(bind=bind, expire_on_commit=False)
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)

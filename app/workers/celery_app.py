@@ -51,7 +51,7 @@ celery = celery_for(settings.broker_url or "memory://")
 def _runtime():
     from app.cli import serving_pipeline
 
-    return session_factory(engine_for(settings.database_url), writer=True), pipeline_provider(serving_pipeline())
+    return session_factory(engine_for(settings.database_url)), pipeline_provider(serving_pipeline())
 
 
 @celery.task(name="koe.run_job")

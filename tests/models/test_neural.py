@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+from transformers import XLMRobertaModel
 
 from models import multitask
 from models.analyzers import neural
 from models.journey import STAGES
 from models.pipeline import AnalysisInput, AnalysisPipeline
-from models.registry import DEFAULT_BASE_MODEL
 from models.taxonomy import default_taxonomy
+from tests.models.tiny import write_tiny_base
 
 CHAT = "客: 注文した商品が届きません。\n担当: 申し訳ございません。確認いたします。\n客: 早めにお願いします(T_T)\n"
 
@@ -23,19 +23,7 @@ CHAT = "客: 注文した商品が届きません。\n担当: 申し訳ござい
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 2-layer, 32-wide encoder with the real tokenizer, plus LoRA adapters and heads saved like a trained model."""
     root = tmp_path_factory.mktemp("tiny")
-    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_BASE_MODEL)
-    torch.manual_seed(0)
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=514,
-        pad_token_id=1,
-    )
-    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(root / "base")
-    tokenizer.save_pretrained(root / "base")
+    write_tiny_base(root / "base")
     spec = multitask.ModelSpec(
         name="koe-tiny",
         version="0.0.1",

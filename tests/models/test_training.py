@@ -6,34 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+from transformers import AutoTokenizer, XLMRobertaModel
 
 from models import multitask
 from models.analyzers import neural
 from models.pipeline import AnalysisInput, AnalysisPipeline
-from models.registry import DEFAULT_BASE_MODEL
 from models.taxonomy import default_taxonomy
 from pipelines import train
+from tests.models.tiny import write_tiny_base
 
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny-base")
-    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_BASE_MODEL)
-    torch.manual_seed(0)
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=514,
-        pad_token_id=1,
-    )
-    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(root)
-    tokenizer.save_pretrained(root)
-    return root
+    return write_tiny_base(tmp_path_factory.mktemp("tiny-base"), layers=1)
 
 
 def test_train_calibrate_choose_and_save(tiny_base: Path, tmp_path: Path) -> None:
