@@ -11,12 +11,12 @@ from app.core import metrics
 from app.core.logging import request_id
 
 
-def _problem(status: int, code: str, title: str, detail: str) -> bytes:
-    body = {"type": f"https://koe.dev/problems/{code}", "title": title, "status": status, "detail": detail}
-    return json.dumps({**body, "code": code, "request_id": request_id.get()}).encode()
-
-
-async def _answer(send: Send, status: int, code: str, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+async def _answer(
+    send: Send, status: int, code: str, title: str, detail: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    """A problem+json answer sent straight from the middleware (the app never sees the request)."""
+    problem = {"type": f"https://koe.dev/problems/{code}", "title": title, "status": status, "detail": detail}
+    body = json.dumps({**problem, "code": code, "request_id": request_id.get()}).encode()
     metrics.problem(code, status)
     headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + extra})
@@ -39,8 +39,7 @@ class InFlightLimit:
             return
         if self.in_flight >= self.max_in_flight:
             detail = f"more than {self.max_in_flight} requests in progress; retry shortly"
-            body = _problem(503, "overloaded", "Service overloaded", detail)
-            await _answer(send, 503, "overloaded", body, [(b"retry-after", b"1")])
+            await _answer(send, 503, "overloaded", "Service overloaded", detail, [(b"retry-after", b"1")])
             return
         self.in_flight += 1  # one event loop per process: no lock needed
         try:
@@ -92,6 +91,4 @@ class BodySizeLimit:
     @staticmethod
     async def _reject(send: Send, limit: int) -> None:
         detail = f"the request body is larger than {limit:,} bytes"
-        await _answer(
-            send, 413, "payload_too_large", _problem(413, "payload_too_large", "Payload too large", detail), []
-        )
+        await _answer(send, 413, "payload_too_large", "Payload too large", detail, [])

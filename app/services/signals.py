@@ -68,8 +68,9 @@ def pain_points(
     items = [_pain_point(row, before.get(tuple(row[d] for d in dims)), names) for row in current if row["negative"]]
     key = (lambda p: (-p.negative_change, -p.negative)) if rank_by == "change" else (lambda p: (-p.negative, -p.n))
     items = sorted(items, key=key)[:limit]
+    cells = [(i.stage, i.topic) for i in items]
     found = representative_quotes(
-        session, tenant_id=tenant_id, f=f.with_period(start, end), cells=[(i.stage, i.topic) for i in items], k=quotes
+        session, tenant_id=tenant_id, f=f.with_period(start, end), cells=cells, by_stage=by == "stage_topic", k=quotes
     )
     for item in items:
         item.quotes = found[(item.stage, item.topic)]
@@ -104,7 +105,7 @@ def _bigrams(text: str) -> set[str]:
 
 
 def representative_quotes(
-    session: Session, *, tenant_id: str, f: FeedbackFilter, cells: list[repo.QuoteCell], k: int
+    session: Session, *, tenant_id: str, f: FeedbackFilter, cells: list[repo.QuoteCell], by_stage: bool, k: int
 ) -> dict[repo.QuoteCell, list[Quote]]:
     """Short, diverse, recent, for each (stage, topic) cell: the negative sentences about the topic (any
     negative sentence when the topic was found only at document level), skipping near-repeats of a quote
@@ -117,7 +118,13 @@ def representative_quotes(
     pending = list(cells)
     for window in windows:
         candidates = repo.quote_candidates(
-            session, tenant_id=tenant_id, f=window, cells=pending, sentiments=NEGATIVE, limit=QUOTE_CANDIDATES
+            session,
+            tenant_id=tenant_id,
+            f=window,
+            cells=pending,
+            by_stage=by_stage,
+            sentiments=NEGATIVE,
+            limit=QUOTE_CANDIDATES,
         )
         for cell in pending:
             chosen[cell] = _diverse_quotes(candidates[cell], topic=cell[1], k=k)

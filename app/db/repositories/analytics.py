@@ -192,7 +192,7 @@ def topic_names(session: Session, *, tenant_id: str) -> dict[str, str]:
     return {t["id"]: t["label"] for (body,) in session.execute(stmt) for t in body.get("topics", [])}
 
 
-QuoteCell = tuple[str | None, str]  # (stage, topic); the stage None for every stage unless a cell names one
+QuoteCell = tuple[str | None, str]  # (stage, topic)
 
 
 def quote_candidates(
@@ -201,13 +201,14 @@ def quote_candidates(
     tenant_id: str,
     f: FeedbackFilter,
     cells: Sequence[QuoteCell],
+    by_stage: bool,
     sentiments: Sequence[str],
     limit: int,
 ) -> dict[QuoteCell, list[tuple[int, datetime, list[dict[str, Any]]]]]:
-    """For every cell, the newest `limit` analyses of the segment with its topic (and stage), in the
-    sentiments: id, time and sentences. One round trip: a UNION ALL of one newest-first branch per cell, each
-    stopping at its limit (a window function over all cells would rank every matching row of the period)."""
-    by_stage = any(stage is not None for stage, _ in cells)
+    """For every cell, the newest `limit` analyses of the segment with its topic (and, `by_stage`, its stage:
+    None then means unclassified items), in the sentiments: id, time and sentences. One round trip: a UNION ALL
+    of one newest-first branch per cell, each stopping at its limit (a window function over all cells would rank
+    every matching row of the period)."""
     base = current_analysis_join(
         select(
             Feedback.id.label("feedback_id"),
@@ -221,7 +222,7 @@ def quote_candidates(
     branches = []
     for stage, topic in cells:
         branch = base.where(AnalysisTopic.topic == topic)
-        if by_stage:  # a cell without a stage then means the unclassified items
+        if by_stage:
             branch = branch.where(Analysis.stage == stage if stage is not None else Analysis.stage.is_(None))
         newest = branch.order_by(Feedback.written_at.desc(), Feedback.id.desc()).limit(limit).subquery()
         branches.append(select(newest))
