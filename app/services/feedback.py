@@ -91,6 +91,7 @@ def upsert(
         repo.add(session, row)
         rollup.add(row, repo.current_analysis(row))
     rollup.apply(session)
+    repo.assign_ids(session, list(rows.values()))
     session.flush()  # ids for the outcomes, and the next run's lookups see these rows
     return [_outcome(p, rows.get(p.index)) for p in plan]
 

@@ -81,6 +81,26 @@ def add(session: Session, feedback: Feedback) -> Feedback:
     return feedback
 
 
+def assign_ids(session: Session, rows: Sequence[Feedback]) -> None:
+    """Give the new items of a batch, and their new analyses, ids from their PostgreSQL sequences (one query
+    each), so that the flush inserts them with executemany of one short statement that psycopg parses once and
+    the server prepares; without ids it must send a multi-row VALUES … RETURNING that psycopg parses anew for
+    every batch (measured: 14 % of an upload's CPU). A single row gains nothing; SQLite has no sequences."""
+    if len(rows) < 2 or session.get_bind().dialect.name != "postgresql":
+        return
+    for table, pending in (
+        ("feedback", [r for r in rows if r.id is None]),
+        ("analysis", [a for r in rows for a in r.analyses if a.id is None]),
+    ):
+        if len(pending) < 2:
+            continue
+        numbers = select(func.nextval(f"{table}_id_seq")).select_from(func.generate_series(1, len(pending)))
+        with session.no_autoflush:  # the rows must not be inserted before they have their ids
+            ids = list(session.scalars(numbers))
+        for row, ident in zip(pending, ids, strict=True):
+            row.id = ident
+
+
 def delete(session: Session, feedback: Feedback) -> None:
     session.delete(feedback)
 
