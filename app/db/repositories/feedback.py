@@ -88,17 +88,18 @@ def assign_ids(session: Session, rows: Sequence[Feedback]) -> None:
     every batch (measured: 14 % of an upload's CPU). A single row gains nothing; SQLite has no sequences."""
     if len(rows) < 2 or session.get_bind().dialect.name != "postgresql":
         return
-    for table, pending in (
-        ("feedback", [r for r in rows if r.id is None]),
-        ("analysis", [a for r in rows for a in r.analyses if a.id is None]),
-    ):
-        if len(pending) < 2:
-            continue
-        numbers = select(func.nextval(f"{table}_id_seq")).select_from(func.generate_series(1, len(pending)))
-        with session.no_autoflush:  # the rows must not be inserted before they have their ids
-            ids = list(session.scalars(numbers))
-        for row, ident in zip(pending, ids, strict=True):
-            row.id = ident
+    new_items = [r for r in rows if r.id is None]
+    new_analyses = [a for r in rows for a in r.analyses if a.id is None]
+    for ident, row in zip(_next_ids(session, "feedback", len(new_items)), new_items, strict=True):
+        row.id = ident
+    for ident, analysis in zip(_next_ids(session, "analysis", len(new_analyses)), new_analyses, strict=True):
+        analysis.id = ident
+
+
+def _next_ids(session: Session, table: str, n: int) -> list[int]:
+    numbers = select(func.nextval(f"{table}_id_seq")).select_from(func.generate_series(1, n))
+    with session.no_autoflush:  # the rows must not be inserted before they have their ids
+        return list(session.scalars(numbers)) if n else []
 
 
 def delete(session: Session, feedback: Feedback) -> None:
