@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.time import sqlite_day_period, sqlite_period
 
 CONNECT_TIMEOUT_SECONDS = 5
+IMMEDIATE = "koe_begin_immediate"  # an execution option of the session's connection: see _begin
+WRITE_RACES = ("SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT")
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -47,8 +52,15 @@ def make_engine(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+    event.listen(engine, "begin", _begin)
     return engine
+
+
+def _begin(connection: Connection) -> None:
+    # Deferred by default: a transaction reads (and analyzes) without the write lock. IMMEDIATE, on request,
+    # takes the write lock first, waiting for it in the busy handler (see retry_write_race).
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 @lru_cache(maxsize=4)
@@ -58,3 +70,22 @@ def engine_for(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def retry_write_race(session: Session, transaction: Callable[[], T]) -> T:
+    """Run `transaction` (reads, then writes, then commits); when SQLite refused its first write because another
+    connection held the write lock or had committed since its first read (SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT on
+    the upgrade from reading to writing: immediate, the busy handler is not consulted), run it once more from a
+    rolled-back session, this time taking the write lock first (BEGIN IMMEDIATE), so that it cannot lose again.
+    Only the losers of a race hold the lock while they analyze; every transaction doing so collapsed throughput
+    under overload (2.9 req/s). Measured without this: 0.36 % of single-item POSTs failed under open-loop load; with
+    an upload job running beside 6 posting clients, 61-67 % of their POSTs failed and so did the job. Other errors,
+    and PostgreSQL's, propagate."""
+    try:
+        return transaction()
+    except OperationalError as exc:
+        session.rollback()
+        if getattr(exc.orig, "sqlite_errorname", None) not in WRITE_RACES:
+            raise
+    session.connection(execution_options={IMMEDIATE: True})
+    return transaction()

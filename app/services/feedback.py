@@ -19,6 +19,7 @@ from app.db.base import MAX_ID, utcnow
 from app.db.repositories import feedback as repo
 from app.db.repositories.filters import FeedbackFilter
 from app.db.repositories.rollup import RollupDelta
+from app.db.session import retry_write_race
 from app.db.tables import Analysis, Feedback
 from app.schemas.analysis import AnalysisPublic
 from app.schemas.feedback import (
@@ -62,8 +63,13 @@ def ingest(
 ) -> FeedbackBatchResult:
     """Store and analyze a batch atomically: every item is created, updated or unchanged, or nothing is."""
     _check_batch(items, settings)
-    outcomes = upsert(session=session, pipeline=pipeline, tenant_id=tenant_id, items=items, settings=settings)
-    session.commit()
+
+    def store() -> list[ItemOutcome]:
+        outcomes = upsert(session=session, pipeline=pipeline, tenant_id=tenant_id, items=items, settings=settings)
+        session.commit()
+        return outcomes
+
+    outcomes = retry_write_race(session, store)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("created", "updated", "unchanged")}
     return FeedbackBatchResult(items=outcomes, **counts)
 

@@ -25,6 +25,7 @@ from app.db.base import utcnow
 from app.db.repositories import feedback as feedback_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories.filters import FeedbackFilter
+from app.db.session import retry_write_race
 from app.db.tables import Job
 from app.schemas.feedback import FeedbackCreate
 from app.schemas.jobs import JobErrorPublic, JobPublic
@@ -161,7 +162,7 @@ def process_chunk(
 ) -> None:
     """Store a chunk's valid rows, record its bad ones, advance counters and checkpoint, and commit: together."""
     before = _outcomes(job)
-    _store_chunk(session, job, chunk, pipeline, settings)
+    retry_write_race(session, lambda: _store_chunk(session, job, chunk, pipeline, settings))
     metrics.job_rows(**{k: n - before[k] for k, n in _outcomes(job).items()})  # reached once the chunk committed
 
 
