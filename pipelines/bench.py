@@ -2,7 +2,8 @@
 
 python -m pipelines.bench pipeline   # docs/s of the analysis pipeline on 10,000 review-length texts
 python -m pipelines.bench api        # p50/p95 latency of POST /v1/feedback with one item (real server)
-python -m pipelines.bench ingest --rows N --database-url URL   # end-to-end upload → stored rows/s
+python -m pipelines.bench ingest --rows N --database-url URL   # end-to-end upload → stored rows/s: CLI,
+                                     # server + embedded worker, server + 1 and 2 Celery workers (PostgreSQL)
 python -m pipelines.bench analytics --rows 1000000 --database-url postgresql+psycopg://…/koe_bench
                                      # p50/p95 of every analytics endpoint on a seeded table
 python -m pipelines.bench load       # open-loop load on uvicorn --workers 2, SQLite and PostgreSQL (--help)
@@ -12,10 +13,7 @@ python -m pipelines.bench            # pipeline and api
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,17 +27,11 @@ import httpx
 
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import build_pipeline
-from pipelines import bench_analytics, bench_load
-from pipelines.common import EVAL_DIR, ROOT, read_jsonl, table
+from pipelines import bench_analytics, bench_ingest, bench_load
+from pipelines.common import ROOT, free_port, review_texts, table
 
 CHUNK = 256
 _worker_pipeline: AnalysisPipeline | None = None
-
-
-def review_texts(n: int) -> list[str]:
-    """Real review-length texts for timing only (their labels are not used here)."""
-    texts = [r["text"] for r in read_jsonl(EVAL_DIR / "amazon-jp-reviews.jsonl")]
-    return (texts * (n // len(texts) + 1))[:n]
 
 
 def _init_worker(analyzer: str) -> None:
@@ -67,12 +59,6 @@ def bench_pipeline(analyzer: str, n: int) -> list[list[object]]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(database_url: str, port: int, analyzer: str) -> subprocess.Popen[bytes]:
     # loopback only: no API key needed (PostgreSQL would require one by default)
     env = {**os.environ, "KOE_DATABASE_URL": database_url, "KOE_ANALYZER": analyzer, "KOE_AUTH_REQUIRED": "false"}
@@ -98,7 +84,7 @@ def _wait_ready(base: str, timeout: float = 60.0) -> None:
 
 def bench_api(database_url: str, requests: int, analyzer: str) -> list[object]:
     texts = review_texts(requests)
-    port = _free_port()
+    port = free_port()
     server = _serve(database_url, port, analyzer)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -125,45 +111,6 @@ def bench_api(database_url: str, requests: int, analyzer: str) -> list[object]:
     return [backend, requests, statistics.median(latencies), q[94], q[98], max(latencies)]
 
 
-def review_csv(path: Path, rows: int) -> None:
-    """A review export as Excel writes it (CP932, CRLF), from real review texts cycled to `rows` rows."""
-    texts = review_texts(min(rows, 11_598))
-    with path.open("w", encoding="cp932", errors="replace", newline="") as out:
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["レビューID", "投稿日", "満足度", "本文"])
-        for i in range(rows):
-            writer.writerow([f"B-{i}", f"2026/11/{i % 28 + 1:02d} 12:00", i % 5 + 1, texts[i % len(texts)]])
-
-
-def bench_ingest(database_url: str, rows: int, workers: int) -> list[object]:
-    """Upload → parse → analyze → store, end to end through `koe worker` processes; rows/s and peak RSS."""
-    with tempfile.TemporaryDirectory() as tmp:
-        csv_path = Path(tmp) / "reviews.csv"
-        review_csv(csv_path, rows)
-        env = {
-            **os.environ,
-            "KOE_DATABASE_URL": database_url,
-            "KOE_ANALYZER": "rules",
-            "KOE_UPLOAD_DIR": str(Path(tmp) / "uploads"),
-        }
-        subprocess.run(
-            [sys.executable, "-m", "app.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
-        )
-        started = time.perf_counter()
-        upload = subprocess.run(
-            [sys.executable, "-m", "app.cli", "upload", str(csv_path), "--source", "bench"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        elapsed = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if upload.returncode != 0:
-        raise SystemExit(upload.stderr[-2000:])
-    return [database_url.split(":", 1)[0], rows, workers, elapsed, rows / elapsed, round(peak)]
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["load"]:
@@ -174,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated upload (ingest)")
     parser.add_argument("--analyzer", default="rules")
+    parser.add_argument(
+        "--topology", action="append", choices=bench_ingest.TOPOLOGIES, help="ingest: which (default: all)"
+    )
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=20, help="calls per analytics endpoint")
@@ -190,8 +140,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what == "ingest":
         with tempfile.TemporaryDirectory() as tmp:
             urls = args.database_url or [f"sqlite:///{Path(tmp) / 'ingest.db'}"]
-            rows = [bench_ingest(url, args.rows, 1) for url in urls]
-        print(table(["database", "rows", "workers", "seconds", "rows/s", "peak RSS MiB"], rows))
+            # scale-out needs a shared database: Celery topologies on PostgreSQL only
+            topologies = args.topology or [
+                t for t in bench_ingest.TOPOLOGIES if not (t.startswith("celery") and urls[0].startswith("sqlite"))
+            ]
+            rows = bench_ingest.run(urls, args.rows, topologies, args.analyzer)
+        print(table(bench_ingest.HEADERS, rows))
     if args.what == "analytics":
         for url in args.database_url or [f"sqlite:///{ROOT / 'data' / 'bench' / 'analytics.db'}"]:
             stored, rows = bench_analytics.run(url, args.rows, args.repeat)

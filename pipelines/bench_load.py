@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pipelines.common import EVAL_DIR, ROOT, read_jsonl
+from pipelines.common import EVAL_DIR, ROOT, free_port, read_jsonl
 
 P99_BUDGET_MS = 100.0
 STEPS = (10, 25, 50, 100, 200, 300, 400, 600, 800)  # ≤ 11 steps with a retry and a midpoint
@@ -187,7 +186,7 @@ def server(database_url: str, analyzer: str, workers: int, log_path: Path, facto
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
     )
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
                "--timeout-graceful-shutdown", "5"]  # fmt: skip
@@ -199,12 +198,6 @@ def server(database_url: str, analyzer: str, workers: int, log_path: Path, facto
             yield base
         finally:
             _stop(process)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 90.0) -> None:

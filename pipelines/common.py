@@ -1,8 +1,10 @@
-"""Shared by the pipeline CLIs: where the read-only evaluation data lives, and how tables are printed."""
+"""Shared by the pipeline CLIs: where the read-only evaluation data lives, how tables are printed, and what the
+benchmarks share."""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,3 +39,16 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on, for a server a benchmark starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def review_texts(n: int) -> list[str]:
+    """`n` real review-length texts (shared/eval's Amazon reviews, cycled) for timing only: labels unused."""
+    texts = [r["text"] for r in read_jsonl(EVAL_DIR / "amazon-jp-reviews.jsonl")]
+    return (texts * (n // len(texts) + 1))[:n]

@@ -1,0 +1,152 @@
+"""Ingest benchmark: a generated review export (CP932, CRLF, as Excel writes it; never committed) uploaded end to
+end (parse → analyze → store) in each deployment topology, on the database given:
+
+- `cli`: `koe upload FILE` straight into the database, the job run in the CLI process;
+- `embedded`: `koe upload --server` to a uvicorn server whose in-process worker runs the job (`make run`);
+- `celery-N`: the same server with KOE_BROKER_URL set and N `koe worker` processes. A job runs on one worker,
+  so N workers are measured on N files of rows/N uploaded at once (how several exports, or tenants, scale out).
+
+Rows/s is counted from the first upload sent to the last job finished; peak RSS is each process's high-water
+mark (VmHWM), read before it stops."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import redis
+
+from pipelines.common import ROOT, free_port, review_texts
+
+TOPOLOGIES = ("cli", "embedded", "celery-1", "celery-2")
+REDIS_DB = 13  # a database of its own on the shared Redis server
+HEADERS = ["topology", "database", "rows", "files", "seconds", "rows/s", "peak RSS MiB per process"]
+
+
+def review_csv(path: Path, rows: int, first_id: int = 0) -> None:
+    """A review export as Excel writes it (CP932, CRLF), from real review texts cycled to `rows` rows."""
+    texts = review_texts(min(rows, 11_598))
+    with path.open("w", encoding="cp932", errors="replace", newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["レビューID", "投稿日", "満足度", "本文"])
+        for i in range(rows):
+            writer.writerow([f"B-{first_id + i}", f"2026/11/{i % 28 + 1:02d} 12:00", i % 5 + 1, texts[i % len(texts)]])
+
+
+def _env(database_url: str, tmp: Path, analyzer: str, broker: str | None = None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KOE_DATABASE_URL": database_url,
+        "KOE_ANALYZER": analyzer,
+        "KOE_AUTH_REQUIRED": "false",
+        "KOE_RATE_LIMIT_PER_SECOND": "0",
+        "KOE_UPLOAD_DIR": str(tmp / "uploads"),
+        "KOE_LOG_LEVEL": "WARNING",
+        "KOE_EMBEDDED_WORKER": "false" if broker else "true",
+        **({"KOE_BROKER_URL": broker} if broker else {}),
+    }
+
+
+def _peak_mib(pid: int) -> int:
+    """The high-water mark of a running process's resident set."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+@contextmanager
+def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _wait_ready(base: str, log: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the server did not become ready:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _upload(files: Sequence[Path], env: dict[str, str], server: str | None, source: str) -> tuple[float, list[int]]:
+    """Upload every file at once with `koe upload` (each follows its job to the end): seconds until all finished,
+    and the peak RSS (MiB) of each `koe upload` process."""
+
+    def one(path: Path) -> int:
+        command = [sys.executable, "-m", "app.cli", "upload", str(path), "--source", f"{source}-{path.stem}"]
+        with tempfile.TemporaryFile() as out:
+            process = subprocess.Popen(
+                [*command, *(["--server", server] if server else [])], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            output = out.read().decode(errors="replace")
+        if process.returncode != 0 or "succeeded:" not in output:
+            raise SystemExit(f"upload of {path.name} failed:\n{output[-3000:]}")
+        return int(usage.ru_maxrss) // 1024
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(files)) as pool:
+        peaks = list(pool.map(one, files))
+    return time.perf_counter() - started, peaks
+
+
+def bench_topology(topology: str, database_url: str, rows: int, analyzer: str) -> list[object]:
+    workers = int(topology.split("-")[1]) if topology.startswith("celery") else 1
+    with tempfile.TemporaryDirectory() as tmp_dir, ExitStack() as stack:
+        tmp = Path(tmp_dir)
+        files = [tmp / f"reviews-{k}.csv" for k in range(workers)]
+        for k, path in enumerate(files):
+            review_csv(path, rows // workers, first_id=k * rows)
+        broker = f"redis://127.0.0.1:6379/{REDIS_DB}" if topology.startswith("celery") else None
+        if broker:
+            redis.Redis.from_url(broker).flushdb()
+        env = _env(database_url, tmp, analyzer, broker)
+        source = f"bench-{topology}-{time.time_ns()}"  # new rows in every run: none is found already stored
+        migrate = [sys.executable, "-m", "app.cli", "db", "upgrade"]
+        subprocess.run(migrate, cwd=ROOT, env=env, check=True, capture_output=True)
+        if topology == "cli":
+            seconds, peaks = _upload(files, env, server=None, source=source)
+        else:
+            port = free_port()
+            serve = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port),
+                     "--no-access-log", "--log-level", "warning"]  # fmt: skip
+            server = stack.enter_context(_process(serve, env, tmp / "server.log"))
+            processes = [server]
+            for k in range(workers if broker else 0):
+                worker = [sys.executable, "-m", "app.cli", "worker"]
+                processes.append(stack.enter_context(_process(worker, env, tmp / f"worker-{k}.log")))
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base, tmp / "server.log")
+            seconds, _ = _upload(files, env, server=base, source=source)
+            peaks = [_peak_mib(p.pid) for p in processes]
+    database = database_url.split(":", 1)[0].split("+")[0]
+    return [topology, database, rows, len(files), seconds, rows / seconds, " / ".join(map(str, peaks))]
+
+
+def run(database_urls: Sequence[str], rows: int, topologies: Sequence[str], analyzer: str) -> list[list[object]]:
+    return [bench_topology(t, url, rows, analyzer) for url in database_urls for t in topologies]
