@@ -28,7 +28,7 @@ import httpx
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import build_pipeline
 from pipelines import bench_analytics, bench_ingest, bench_load
-from pipelines.common import ROOT, free_port, review_texts, table
+from pipelines.common import ROOT, free_port, review_texts, table, wait_ready
 
 CHUNK = 256
 _worker_pipeline: AnalysisPipeline | None = None
@@ -70,25 +70,13 @@ def _serve(database_url: str, port: int, analyzer: str) -> subprocess.Popen[byte
     return subprocess.Popen([*serve, "--log-level", "warning"], cwd=ROOT, env=env)
 
 
-def _wait_ready(base: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("server did not become ready")
-
-
 def bench_api(database_url: str, requests: int, analyzer: str) -> list[object]:
     texts = review_texts(requests)
     port = free_port()
     server = _serve(database_url, port, analyzer)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base)
+        wait_ready(base, server, timeout=60)
         latencies = []
         with httpx.Client(base_url=base, timeout=30) as client:
             for i, text in enumerate(texts):
@@ -106,7 +94,7 @@ def bench_api(database_url: str, requests: int, analyzer: str) -> list[object]:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    q = statistics.quantiles(latencies, n=100)
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
     backend = database_url.split(":", 1)[0]
     return [backend, requests, statistics.median(latencies), q[94], q[98], max(latencies)]
 

@@ -22,10 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
 import redis
+from sqlalchemy import func, select
 
-from pipelines.common import ROOT, free_port, review_texts
+from app.db.session import make_engine
+from app.db.tables import Feedback
+from pipelines.common import ROOT, free_port, review_texts, wait_ready
 
 TOPOLOGIES = ("cli", "embedded", "celery-1", "celery-2")
 REDIS_DB = 13  # a database of its own on the shared Redis server
@@ -79,18 +81,6 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[sub
             process.wait(10)
 
 
-def _wait_ready(base: str, log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the server did not become ready:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 def _upload(files: Sequence[Path], env: dict[str, str], server: str | None, source: str) -> tuple[float, list[int]]:
     """Upload every file at once with `koe upload` (each follows its job to the end): seconds until all finished,
     and the peak RSS (MiB) of each `koe upload` process."""
@@ -141,11 +131,24 @@ def bench_topology(topology: str, database_url: str, rows: int, analyzer: str) -
                 worker = [sys.executable, "-m", "app.cli", "worker"]
                 processes.append(stack.enter_context(_process(worker, env, tmp / f"worker-{k}.log")))
             base = f"http://127.0.0.1:{port}"
-            _wait_ready(base, tmp / "server.log")
+            wait_ready(base, server, tmp / "server.log", timeout=120)
             seconds, _ = _upload(files, env, server=base, source=source)
             peaks = [_peak_mib(p.pid) for p in processes]
+    stored, sent = _stored(database_url, source), rows // workers * workers
+    if stored != sent:  # a benchmark that lost rows measures nothing
+        raise SystemExit(f"{topology}: {sent:,} rows uploaded, {stored:,} stored")
     database = database_url.split(":", 1)[0].split("+")[0]
-    return [topology, database, rows, len(files), seconds, rows / seconds, " / ".join(map(str, peaks))]
+    return [topology, database, stored, len(files), seconds, stored / seconds, " / ".join(map(str, peaks))]
+
+
+def _stored(database_url: str, source: str) -> int:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            count = select(func.count()).select_from(Feedback).where(Feedback.source.startswith(source))
+            return int(connection.execute(count).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def run(database_urls: Sequence[str], rows: int, topologies: Sequence[str], analyzer: str) -> list[list[object]]:

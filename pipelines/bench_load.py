@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pipelines.common import EVAL_DIR, ROOT, free_port, read_jsonl
+from pipelines.common import EVAL_DIR, ROOT, free_port, read_jsonl, wait_ready
 
 P99_BUDGET_MS = 100.0
 STEPS = (10, 25, 50, 100, 200, 300, 400, 600, 800)  # ≤ 11 steps with a retry and a midpoint
@@ -194,23 +194,10 @@ def server(database_url: str, analyzer: str, workers: int, log_path: Path, facto
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_ready(base, process, log_path)
+            wait_ready(base, process, log_path, in_a_row=4)
             yield base
         finally:
             _stop(process)
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 90.0) -> None:
-    deadline, ready = time.monotonic() + timeout, 0
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
-        except httpx.TransportError:
-            ready = 0
-        if ready >= 4:  # a few in a row: every worker has most likely finished loading
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"the server did not become ready:\n{log_path.read_text(errors='replace')[-3000:]}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

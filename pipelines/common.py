@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_DIR = ROOT.parent / "shared" / "eval"  # read at run time only: never copied, never trained on
@@ -52,3 +56,21 @@ def review_texts(n: int) -> list[str]:
     """`n` real review-length texts (shared/eval's Amazon reviews, cycled) for timing only: labels unused."""
     texts = [r["text"] for r in read_jsonl(EVAL_DIR / "amazon-jp-reviews.jsonl")]
     return (texts * (n // len(texts) + 1))[:n]
+
+
+def wait_ready(
+    base: str, process: subprocess.Popen[bytes], log: Path | None = None, *, timeout: float = 90.0, in_a_row: int = 1
+) -> None:
+    """Poll a server a benchmark started until /readyz answers 200 `in_a_row` times (with several uvicorn workers,
+    a few in a row: every worker has most likely finished loading); its log's tail if it dies or never does."""
+    deadline, ready = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
+        except httpx.TransportError:
+            ready = 0
+        if ready >= in_a_row:
+            return
+        time.sleep(0.3)
+    tail = log.read_text(errors="replace")[-3000:] if log else "(see its output above)"
+    raise SystemExit(f"the server at {base} did not become ready:\n{tail}")
