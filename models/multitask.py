@@ -8,6 +8,7 @@ it is rebuilt offline by `python -m pipelines.base_model` (or loaded from a hub 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models.journey import STAGES
-from models.windows import Windows, segment_mean
+from models.windows import Windows, pack, segment_mean
 
 SENTIMENT_DOC = ["positive", "neutral", "negative", "mixed"]
 SENTIMENT_SENTENCE = ["positive", "neutral", "negative"]
@@ -79,6 +80,39 @@ class MultiTaskModel(nn.Module):
         for task in SENTENCE_TASKS:
             out[task if task.startswith("sentence_") else f"sentence_{task}"] = self.heads[task](sentences)
         return out
+
+
+@dataclass
+class DocumentLogits:
+    """One document's outputs: logits per document task, and per sentence task one row per sentence."""
+
+    document: dict[str, torch.Tensor]
+    sentences: dict[str, torch.Tensor]
+
+
+@torch.inference_mode()
+def infer(
+    model: MultiTaskModel,
+    tokenizer: Any,
+    documents: Sequence[Sequence[str]],
+    batches: Iterable[Sequence[int]],
+    after_batch: Callable[[], None] = lambda: None,
+) -> list[DocumentLogits]:
+    """The logits of documents given as their sentences, in input order: one forward pass per batch of document
+    numbers (similar lengths together: less padding). What serving and the training pipeline's evaluation share."""
+    found: dict[int, DocumentLogits] = {}
+    for batch in batches:
+        logits = model(pack(tokenizer, [documents[d] for d in batch], model.spec.max_length))
+        after_batch()
+        first = 0
+        for k, d in enumerate(batch):
+            n = len(documents[d])
+            found[d] = DocumentLogits(
+                {task: v[k] for task, v in logits.items() if not task.startswith("sentence_")},
+                {task: v[first : first + n] for task, v in logits.items() if task.startswith("sentence_")},
+            )
+            first += n
+    return [found[d] for d in range(len(documents))]
 
 
 def with_lora(encoder: nn.Module, rank: int) -> nn.Module:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from models.encoder import load_encoder
-from models.multitask import ModelSpec, MultiTaskModel, save, with_lora
+from models.multitask import ModelSpec, MultiTaskModel, infer, save, with_lora
 from models.pipeline import AnalysisInput
 from models.registry import build_pipeline
 from models.taxonomy import OTHER_TOPIC, default_taxonomy
@@ -152,29 +152,15 @@ class Logits:
         return self.tasks["sentence_sentiment"][keep], self.sentence_gold[keep]
 
 
-@torch.inference_mode()
 def logits_of(model: MultiTaskModel, tokenizer: Any, items: Sequence[Example], batch_size: int = 32) -> Logits:
     """Document and sentence logits of every example, in input order (documents) and reading order (sentences)."""
     model.eval()
     order = sorted(range(len(items)), key=lambda i: items[i].length)
-    documents: dict[str, list[torch.Tensor]] = {}
-    sentences: dict[int, dict[str, torch.Tensor]] = {}
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
-        out = model(encode(tokenizer, [items[i] for i in index], model.spec.max_length))
-        first = 0
-        for i in index:
-            n = len(items[i].sentences)
-            sentences[i] = {task: v[first : first + n] for task, v in out.items() if task.startswith("sentence_")}
-            first += n
-        for task, value in out.items():
-            if not task.startswith("sentence_"):
-                documents.setdefault(task, []).append(value)
-    inverse = torch.empty(len(order), dtype=torch.long)
-    inverse[torch.tensor(order)] = torch.arange(len(order))
-    merged = {task: torch.cat(values)[inverse] for task, values in documents.items()}
-    merged["sentence_sentiment"] = torch.cat([sentences[i]["sentence_sentiment"] for i in range(len(items))])
-    return Logits(merged, torch.tensor([label for e in items for label in e.sentence_sentiment]))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    found = infer(model, tokenizer, [e.sentences for e in items], batches)
+    tasks = {task: torch.stack([f.document[task] for f in found]) for task in found[0].document}
+    tasks["sentence_sentiment"] = torch.cat([f.sentences["sentence_sentiment"] for f in found])
+    return Logits(tasks, torch.tensor([label for e in items for label in e.sentence_sentiment]))
 
 
 def data_hash(paths: Sequence[Path]) -> str:

@@ -20,7 +20,6 @@ from models.analyzers.base import DocumentResult, Evidence, Labelled
 from models.document import Document
 from models.encoder import load_encoder
 from models.taxonomy import OTHER_TOPIC
-from models.windows import pack
 
 BATCH_CHARACTERS = 6_000  # documents per forward pass, by length: keeps padding and attention memory small
 BATCH_DOCUMENTS = 64
@@ -41,37 +40,18 @@ class NeuralModel:
         self.version = self.spec.version + ("+int8" if quantize else "")
         self._memo = threading.local()
 
-    def predict(self, documents: Sequence[Document]) -> list[dict[str, Any]]:
+    def predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
         if getattr(self._memo, "documents", None) is not documents:
             self._memo.result = self._predict(documents)
             self._memo.documents = documents
         return self._memo.result
 
-    def _predict(self, documents: Sequence[Document]) -> list[dict[str, Any]]:
+    def _predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
         sentences = [
             [doc.normalized.original[slice(*doc.original_span(s.start, s.end))] for s in doc.sentences]
             for doc in documents
         ]
-        out: list[dict[str, Any]] = [{} for _ in documents]
-        for group in _groups(sentences):
-            logits = self._forward([sentences[d] for d in group])
-            _release_freed_memory()
-            first = 0
-            for k, d in enumerate(group):
-                n = len(sentences[d])
-                out[d] = {
-                    "document": {task: v[k] for task, v in logits.items() if not task.startswith("sentence_")},
-                    "sentences": [
-                        {task: v[first + i] for task, v in logits.items() if task.startswith("sentence_")}
-                        for i in range(n)
-                    ],
-                }
-                first += n
-        return out
-
-    @torch.inference_mode()
-    def _forward(self, documents: list[list[str]]) -> dict[str, torch.Tensor]:
-        return self.model(pack(self.tokenizer, documents, self.spec.max_length))
+        return multitask.infer(self.model, self.tokenizer, sentences, _groups(sentences), _release_freed_memory)
 
     def softmax(self, task: str, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits / self.spec.temperatures.get(task, 1.0), dim=-1)
@@ -129,20 +109,20 @@ class _View:
     def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
         return [self._result(doc, p) for doc, p in zip(documents, self.model.predict(documents), strict=True)]
 
-    def _result(self, doc: Document, p: dict[str, Any]) -> DocumentResult:
+    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
         raise NotImplementedError
 
 
 class NeuralSentiment(_View):
     role = "sentiment"
 
-    def _result(self, doc: Document, p: dict[str, Any]) -> DocumentResult:
+    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
         spec = self.model.spec
-        doc_probs = self.model.softmax("doc_sentiment", p["document"]["doc_sentiment"])
+        doc_probs = self.model.softmax("doc_sentiment", p.document["doc_sentiment"])
         document = Labelled(spec.doc_sentiment[int(doc_probs.argmax())], _scores(spec.doc_sentiment, doc_probs))
         sentences = []
         for i, sentence in enumerate(doc.sentences):
-            probs = self.model.softmax("sentence_sentiment", p["sentences"][i]["sentence_sentiment"])
+            probs = self.model.softmax("sentence_sentiment", p.sentences["sentence_sentiment"][i])
             label = spec.sentence_sentiment[int(probs.argmax())]
             scores = _scores(spec.sentence_sentiment, probs)
             weight = round(scores["positive"] - scores["negative"], 3)
@@ -168,26 +148,26 @@ class NeuralTopics(_View):
         ranked = dict(sorted(found.items(), key=lambda kv: -kv[1]))
         return Labelled(next(iter(ranked)), ranked, [e for e in evidence if e.label in ranked])
 
-    def _result(self, doc: Document, p: dict[str, Any]) -> DocumentResult:
+    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
         sentences = []
         for i, s in enumerate(doc.sentences):
-            base = self._labelled(p["sentences"][i]["sentence_topics"], [])
+            base = self._labelled(p.sentences["sentence_topics"][i], [])
             spans = [Evidence(t, s.start, s.end, score) for t, score in base.scores.items() if t != OTHER_TOPIC]
             sentences.append(Labelled(base.label, base.scores, spans))
         evidence = [e for s in sentences for e in s.evidence]
-        return DocumentResult(self._labelled(p["document"]["topics"], evidence), sentences)
+        return DocumentResult(self._labelled(p.document["topics"], evidence), sentences)
 
 
 class NeuralStage(_View):
     role = "stage"
 
-    def _result(self, doc: Document, p: dict[str, Any]) -> DocumentResult:
+    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
         spec = self.model.spec
-        probs = self.model.softmax("stage", p["document"]["stage"])
+        probs = self.model.softmax("stage", p.document["stage"])
         document = Labelled(spec.stages[int(probs.argmax())], _scores(spec.stages, probs))
         sentences = []
         for i in range(len(doc.sentences)):
-            sp = self.model.softmax("stage", p["sentences"][i]["sentence_stage"])
+            sp = self.model.softmax("stage", p.sentences["sentence_stage"][i])
             confident = float(sp.max()) >= STAGE_MIN_CONFIDENCE
             sentences.append(Labelled(spec.stages[int(sp.argmax())] if confident else None, _scores(spec.stages, sp)))
         return DocumentResult(document, sentences)
