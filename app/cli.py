@@ -47,7 +47,9 @@ def worker(args: argparse.Namespace) -> int:
     if settings.broker_url and not args.once:
         from app.workers.celery_app import celery
 
-        celery.worker_main(["worker", "--beat", "--concurrency=1", "--loglevel=INFO", "--without-gossip"])
+        celery.worker_main(
+            ["worker", "--beat", "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-heartbeat"]
+        )
         return 0
     factory, stop = session_factory(engine), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -8,10 +8,13 @@ from __future__ import annotations
 import logging
 import threading
 from functools import lru_cache
+from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 from kombu.exceptions import OperationalError
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 
 from app.core.config import get_settings
 from app.db.session import engine_for, session_factory
@@ -25,9 +28,36 @@ settings = get_settings()
 stopping = threading.Event()
 
 
+class _AckFreesSlotQoS(kombu_redis.QoS):
+    """Forgets a message whose ack failed, as one acked. Kombu keeps it as unacked in the worker when the ack
+    raises (a broker gone silent, by firewall or failover, times it out), and with one message prefetched the worker
+    then never takes another: wedged for good, as the silence resets no connection (tests/faults/test_broker.py).
+    If the ack never reached Redis, the message comes back after the visibility timeout, and run_job then finds its
+    job finished and skips it."""
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)
+        except Exception:
+            virtual.QoS.ack(self, delivery_tag)  # the local part of the ack only: frees the prefetch slot
+            raise  # still logged by Celery ("Couldn't ack")
+
+
+class _Channel(kombu_redis.Channel):
+    QoS = _AckFreesSlotQoS
+
+
+class RedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport, but a failed ack cannot wedge the worker (see _AckFreesSlotQoS)."""
+
+    Channel = _Channel
+
+
 @lru_cache(maxsize=4)
 def celery_for(broker_url: str) -> Celery:
     app = Celery("koe", broker=broker_url)
+    if broker_url.startswith(("redis://", "rediss://")):
+        app.conf.broker_transport = f"{__name__}:RedisTransport"
     app.conf.update(
         task_acks_late=True,  # a task whose worker dies is delivered again
         worker_prefetch_multiplier=1,  # one job at a time per process: jobs are long
@@ -36,8 +66,8 @@ def celery_for(broker_url: str) -> Celery:
         worker_pool="threads",
         # The job lives in the database, not in the broker: a lost connection is no reason to stop it.
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        # Bounded waits on a broker that is down or silently gone (failover, firewall): a publish, retried three
-        # times by Celery, fails within seconds instead of hanging the upload that dispatches it.
+        # Bounded waits on a broker that is down or silently gone (failover, firewall): a publish (retried once, see
+        # dispatch) fails within about 10 s instead of hanging the upload that dispatches it.
         broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         beat_schedule={"sweep": {"task": "koe.sweep", "schedule": float(settings.job_stale_seconds)}},
     )
@@ -97,6 +127,8 @@ def dispatch(job_id: int, broker_url: str) -> None:
     broker unreachable the job stays queued in the database, where every worker's periodic sweep (and a starting
     worker) finds it: the upload is still accepted, and starts once the broker is back."""
     try:
-        celery_for(broker_url).send_task("koe.run_job", args=[job_id])
+        # One retry: a broker gone silent costs a socket timeout (5 s) per attempt, and Celery's default three
+        # retries kept an upload waiting 26 s; a job not dispatched waits, queued, for the next sweep anyway.
+        celery_for(broker_url).send_task("koe.run_job", args=[job_id], retry_policy={"max_retries": 1})
     except OperationalError as exc:
         log.warning("job %s queued but not dispatched, broker unreachable (%s): the next sweep runs it", job_id, exc)

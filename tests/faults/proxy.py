@@ -1,5 +1,5 @@
-"""A TCP proxy that can lose its upstream on demand: the database "goes away" for one app, for real, while the
-shared PostgreSQL server keeps serving everybody else."""
+"""A TCP proxy that can lose its upstream on demand: the database (or broker) "goes away" for one app, for real,
+while the shared server keeps serving everybody else; loudly (connections reset) or silently (a black hole)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def free_port() -> int:
 
 class TcpProxy:
     """Forwards 127.0.0.1:port → target. cut() resets every open connection and stops listening (new connections
-    are refused, as by a stopped server); restore() listens again on the same port. Runs its own event loop in a
-    thread, so that the code under test (sync, in other threads) talks to it as to a real server."""
+    are refused, as by a stopped server); black_hole() keeps every connection, open or new, but forwards nothing either
+    way (packets dropped by a firewall: no reset, no close, only silence); restore() ends either. Runs its own event
+    loop in a thread, so that the code under test (sync, in other threads) talks to it as to a real server."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -29,6 +30,8 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.BaseTransport] = set()
+        self._flowing = asyncio.Event()  # cleared: a black hole
+        self._flowing.set()
 
     def start(self) -> TcpProxy:
         self._thread.start()
@@ -38,10 +41,15 @@ class TcpProxy:
     def cut(self) -> None:
         self._call(self._cut())
 
+    def black_hole(self) -> None:
+        self._call(self._set_flowing(False))
+
     def restore(self) -> None:
+        self._call(self._set_flowing(True))
         self._call(self._listen())
 
     def stop(self) -> None:
+        self._call(self._set_flowing(True))  # else pumps held by a black hole would outlive the loop
         self._call(self._cut())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
@@ -49,6 +57,13 @@ class TcpProxy:
 
     def _call(self, coroutine: Any) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    async def _set_flowing(self, flowing: bool) -> None:
+        # In the loop's thread: an asyncio.Event is not thread-safe.
+        if flowing:
+            self._flowing.set()
+        else:
+            self._flowing.clear()
 
     async def _listen(self) -> None:
         if self._server is None:
@@ -79,10 +94,16 @@ class TcpProxy:
         )
         self._transports -= pair
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # In a black hole the bytes are held, not discarded: nothing arrives, as if the packets were dropped, and on
+        # restore() they arrive late and in order, as TCP retransmits them once the path is back. Discarding them
+        # would desynchronise the protocol on a connection that then carries on, which no real network does.
         try:
-            while data := await reader.read(65536):
+            while True:
+                await self._flowing.wait()
+                if not (data := await reader.read(65536)):
+                    break
+                await self._flowing.wait()  # read just before the black hole began: held too
                 writer.write(data)
                 await writer.drain()
         finally:

@@ -3,8 +3,10 @@ database of the test's own, and the exactly-once check of what they stored."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,7 +48,10 @@ class Process:
 
     def start(self) -> Process:
         with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out, stderr=out)
+            # A session of its own: close() can then stop its children too (a Celery worker's beat process).
+            self.popen = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=out, stderr=out, start_new_session=True
+            )
         return self
 
     def signal(self, signum: int) -> float:
@@ -60,15 +65,19 @@ class Process:
         return self.popen.wait(timeout)
 
     def close(self) -> None:
-        """Stop it if still running (killed if it takes too long): a failed test must not leave processes behind."""
-        if self.popen is None or self.popen.poll() is not None:
+        """Stop it if still running (killed if it takes too long), and whatever it started: a failed test must not
+        leave processes behind."""
+        if self.popen is None:
             return
-        self.popen.terminate()
-        try:
-            self.popen.wait(10)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(10)
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]

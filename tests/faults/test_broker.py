@@ -1,6 +1,7 @@
 """The Celery broker goes away, for real: a TCP proxy between koe and Redis is cut (the shared Redis server keeps
-serving everybody else). Jobs live in the database, so a running job does not notice, and an upload accepted
-during the outage waits, queued, for the broker to come back; no row is lost or stored twice."""
+serving everybody else), or turns into a black hole (a firewall, a failed-over host: no reset, only silence). Jobs
+live in the database, so a running job does not notice, and an upload accepted during the outage waits, queued,
+for the broker to come back; no row is lost or stored twice."""
 
 from __future__ import annotations
 
@@ -100,3 +101,43 @@ def test_an_upload_while_the_broker_is_away_is_accepted_and_runs_once_it_is_back
     done = wait_for_job(stack.engine, accepted["id"], 45)  # found by the worker's periodic sweep, once reconnected
     assert (done.status, done.rows_done, done.created, done.rows_failed) == ("succeeded", ROWS, ROWS, 0)
     assert_stored_once(stack.engine, "broker_down", texts)
+
+
+def test_an_upload_while_the_broker_is_silent_is_answered_and_runs_once_it_is_back(stack: Stack) -> None:
+    warmup = upload(stack, review_texts("warmup", 20), "warmup")["id"]
+    assert wait_for_job(stack.engine, warmup, 45).status == "succeeded"  # the worker is up and consuming
+    texts = review_texts("broker_silent", ROWS)
+    stack.proxy.black_hole()
+    started = time.monotonic()
+    accepted = upload(stack, texts, "broker_silent")  # 202: the job is in the database, only its dispatch failed
+    # Nothing answers, so only socket timeouts end the wait: 0.5 s for the rate limit, then five of 5 s (celery_app's
+    # socket_timeout) for the publish and the reconnections of Celery's publish retries: ~26 s, measured.
+    assert time.monotonic() - started < 30  # a bounded wait, not a hang
+    assert accepted["status"] == "queued" and Path(accepted["options"]["path"]).is_file()
+
+    stack.proxy.restore()
+    done = wait_for_job(stack.engine, accepted["id"], 45)  # the sweep, or the publish that was held and now lands
+    assert (done.status, done.rows_done, done.created, done.rows_failed) == ("succeeded", ROWS, ROWS, 0)
+    assert_stored_once(stack.engine, "broker_silent", texts)
+
+
+def test_a_running_job_survives_the_broker_going_silent(stack: Stack) -> None:
+    texts = review_texts("broker_silent_run", ROWS)
+    job_id = upload(stack, texts, "broker_silent_run")["id"]
+    wait_for_job(stack.engine, job_id, 60, rows_done=300)
+    stack.proxy.black_hole()
+    assert job(stack.engine, job_id).status == "running"  # silenced mid-job
+
+    done = wait_for_job(stack.engine, job_id, 30)  # its rows come from the database, not from the broker
+    assert (done.status, done.rows_done, done.created, done.rows_failed) == ("succeeded", ROWS, ROWS, 0)
+    assert_stored_once(stack.engine, "broker_silent_run", texts)
+    # Its task is acknowledged late (task_acks_late), as the job ends: into the silence. Unless the worker's event
+    # loop is already stuck publishing its heartbeat, the ack fails after socket_timeout (5 s, celery_app); that
+    # must not wedge the worker, so the broker answers again only after it.
+    time.sleep(7)
+
+    stack.proxy.restore()
+    after = review_texts("broker_silent_back", 200)
+    done = wait_for_job(stack.engine, upload(stack, after, "broker_silent_back")["id"], 45)
+    assert (done.status, done.created) == ("succeeded", 200), stack.worker.output()
+    assert_stored_once(stack.engine, "broker_silent_back", after)
