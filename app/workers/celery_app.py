@@ -67,7 +67,7 @@ def celery_for(broker_url: str) -> Celery:
         # The job lives in the database, not in the broker: a lost connection is no reason to stop it.
         worker_cancel_long_running_tasks_on_connection_loss=False,
         # Bounded waits on a broker that is down or silently gone (failover, firewall): a publish (retried once, see
-        # dispatch) fails within about 10 s instead of hanging the upload that dispatches it.
+        # dispatch) fails within about 15 s instead of hanging the upload that dispatches it.
         broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         beat_schedule={"sweep": {"task": "koe.sweep", "schedule": float(settings.job_stale_seconds)}},
     )
@@ -127,8 +127,8 @@ def dispatch(job_id: int, broker_url: str) -> None:
     broker unreachable the job stays queued in the database, where every worker's periodic sweep (and a starting
     worker) finds it: the upload is still accepted, and starts once the broker is back."""
     try:
-        # One retry: a broker gone silent costs a socket timeout (5 s) per attempt, and Celery's default three
-        # retries kept an upload waiting 26 s; a job not dispatched waits, queued, for the next sweep anyway.
+        # One retry: a broker gone silent costs socket timeouts (5 s each), and with Celery's default three retries
+        # an upload waited 26 s (15.5 s so); a job not dispatched waits, queued, for the next sweep anyway.
         celery_for(broker_url).send_task("koe.run_job", args=[job_id], retry_policy={"max_retries": 1})
     except OperationalError as exc:
         log.warning("job %s queued but not dispatched, broker unreachable (%s): the next sweep runs it", job_id, exc)
