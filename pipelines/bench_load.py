@@ -55,6 +55,7 @@ class Step:
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)  # of successful answers
     kinds: Counter[str] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)  # by exception: refused, reset, closed early
     elapsed: float = 0.0
     sending: float = 0.0  # how long sending took: longer than `seconds` when the client itself fell behind
     settled: bool = True  # False: the server was still busy with this run's backlog a minute after it ended
@@ -83,7 +84,11 @@ class Step:
         quantiles = [round(self.quantile(q), 1) for q in (50, 95, 99)]
         phase = phase if self.settled else f"{phase} (backlog > {SETTLE_SECONDS:.0f} s)"
         return [database, phase, self.rate, round(sent, 1), round(achieved, 1), *quantiles, self.ok, k["429"], k["503"],
-                k["4xx"], k["5xx"], k["timeout"], k["connect"], round(self.load, 1)]  # fmt: skip
+                k["4xx"], k["5xx"], k["timeout"], self._connect_errors(), round(self.load, 1)]  # fmt: skip
+
+    def _connect_errors(self) -> str:
+        named = ", ".join(f"{name} {n}" for name, n in self.transport_errors.most_common())
+        return f"{self.kinds['connect']} ({named})" if named else str(self.kinds["connect"])
 
 
 def short_reviews() -> list[str]:
@@ -108,8 +113,9 @@ async def _one(client: httpx.AsyncClient, body: dict[str, object], scheduled: fl
         kind = _kind(response.status_code)
     except httpx.TimeoutException:
         kind = "timeout"
-    except httpx.TransportError:
+    except httpx.TransportError as exc:
         kind = "connect"
+        step.transport_errors[type(exc).__name__] += 1
     step.kinds[kind] += 1
     if kind == "ok":
         step.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
