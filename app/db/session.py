@@ -77,10 +77,10 @@ def retry_write_race(session: Session, transaction: Callable[[], T]) -> T:
     connection held the write lock or had committed since its first read (SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT on
     the upgrade from reading to writing: immediate, the busy handler is not consulted), run it once more from a
     rolled-back session, this time taking the write lock first (BEGIN IMMEDIATE), so that it cannot lose again.
-    Only the losers of a race hold the lock while they analyze; every transaction doing so collapsed throughput
-    under overload (2.9 req/s). Measured without this: 0.36 % of single-item POSTs failed under open-loop load; with
-    an upload job running beside 6 posting clients, 61-67 % of their POSTs failed and so did the job. Other errors,
-    and PostgreSQL's, propagate."""
+    Only the losers of a race hold the lock while they analyze (when every transaction took it first, throughput
+    collapsed under overload: 2.9 req/s). Measured without this: 0.36 % of single-item POSTs failed under open-loop
+    load; with an upload job running beside 6 posting clients, 61-67 % of their POSTs failed and so did the job.
+    Other errors, and PostgreSQL's, propagate."""
     try:
         return transaction()
     except OperationalError as exc:

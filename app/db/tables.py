@@ -24,7 +24,7 @@ class Feedback(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "source", "external_id", name="uq_feedback_tenant_source_external"),
         # Covering on PostgreSQL: analytics read the newest rows of a period under any filter from the index
-        # alone, without visiting the wide heap rows (3× faster quote, term and respondent reads at 1 M items).
+        # alone, without visiting the wide heap rows (at 1 M items: quote and term reads 3× faster, respondents 1.4×).
         Index("ix_feedback_tenant_written", "tenant_id", "written_at", postgresql_include=FEEDBACK_FILTERED),
     )
 

@@ -182,8 +182,8 @@ def _day_bucket(session: Session, calendar: Calendar) -> ColumnElement[Any]:
 
 def _raw_json(column: Any) -> ColumnElement[str]:
     """A JSON column read as its text, for `orjson.loads`: the bulk reads below decode thousands of term and
-    sentence lists per call, 5× faster so than the driver's json.loads (only for these lists of strings and
-    floats: orjson would turn integers past 64 bits, which metadata may hold, into floats)."""
+    sentence lists per call, 5× faster than the driver's json.loads (only these lists of strings and floats:
+    orjson would turn integers past 64 bits, which metadata may hold, into floats)."""
     return cast(column, Text)
 
 
