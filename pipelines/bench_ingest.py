@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from app.db.session import make_engine
 from app.db.tables import Feedback
-from pipelines.common import ROOT, free_port, review_texts, wait_ready
+from pipelines.common import ROOT, free_port, review_texts, stop, wait_ready
 
 TOPOLOGIES = ("cli", "embedded", "celery-1", "celery-2")
 REDIS_DB = 13  # a database of its own on the shared Redis server
@@ -69,16 +69,11 @@ def _peak_mib(pid: int) -> int:
 @contextmanager
 def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop(process)
 
 
 def _upload(files: Sequence[Path], env: dict[str, str], server: str | None, source: str) -> tuple[float, list[int]]:

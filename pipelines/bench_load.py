@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pipelines.common import EVAL_DIR, ROOT, free_port, read_jsonl, wait_ready
+from pipelines.common import EVAL_DIR, ROOT, free_port, read_jsonl, stop, wait_ready
 
 P99_BUDGET_MS = 100.0
 STEPS = (10, 25, 50, 100, 200, 300, 400, 600, 800)  # ≤ 11 steps with a retry and a midpoint
@@ -203,17 +203,7 @@ def server(database_url: str, analyzer: str, workers: int, log_path: Path, facto
             wait_ready(base, process, log_path, in_a_row=4)
             yield base
         finally:
-            _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # uvicorn's supervisor stops its workers
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the session this benchmark started, and nothing else
-            process.wait(timeout=5)
+            stop(process)
 
 
 @contextmanager

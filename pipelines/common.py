@@ -4,6 +4,8 @@ benchmarks share."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -74,3 +76,16 @@ def wait_ready(
         time.sleep(0.3)
     tail = log.read_text(errors="replace")[-3000:] if log else "(see its output above)"
     raise SystemExit(f"the server at {base} did not become ready:\n{tail}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server or worker a benchmark started in a session of its own (start_new_session=True): SIGTERM, so
+    that it shuts down as deployed (uvicorn's supervisor stops its workers, Celery its beat), then the whole
+    session killed if it takes longer than 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the session this benchmark started, and nothing else
+            process.wait(timeout=5)

@@ -68,25 +68,6 @@ def upload(stack: Stack, texts: list[str], source: str) -> dict:
     return response.json()
 
 
-def test_a_running_job_survives_the_broker_going_away(stack: Stack) -> None:
-    texts = review_texts("broker_cut", ROWS)
-    job_id = upload(stack, texts, "broker_cut")["id"]
-    wait_for_job(stack.engine, job_id, 60, rows_done=300)
-    stack.proxy.cut()
-    assert job(stack.engine, job_id).status == "running"  # cut mid-job
-    assert stack.proxy.connections > 0  # the worker and the API really talked to Redis through the proxy
-
-    done = wait_for_job(stack.engine, job_id, 30)  # its rows come from the database, not from the broker
-    assert (done.status, done.rows_done, done.created, done.rows_failed) == ("succeeded", ROWS, ROWS, 0)
-    assert_stored_once(stack.engine, "broker_cut", texts)
-
-    stack.proxy.restore()  # the worker reconnects by itself: a job dispatched now runs too
-    after = review_texts("broker_back", 200)
-    done = wait_for_job(stack.engine, upload(stack, after, "broker_back")["id"], 45)
-    assert (done.status, done.created) == ("succeeded", 200), stack.worker.output()
-    assert_stored_once(stack.engine, "broker_back", after)
-
-
 # How the broker goes away, and how long an upload may then wait for its 202. Cut: the publish is refused at once.
 # Silent: only socket timeouts end the wait, 0.5 s for the rate limit, then three of 5 s (celery_app's socket_timeout)
 # for the publish and its one retry: ~15.5 s, measured (with Celery's default three retries: ~26 s).
@@ -112,22 +93,28 @@ def test_an_upload_while_the_broker_is_away_is_accepted_and_runs_once_it_is_back
     assert_stored_once(stack.engine, f"broker_{fault}", texts)
 
 
-def test_a_running_job_survives_the_broker_going_silent(stack: Stack) -> None:
-    texts = review_texts("broker_silent_run", ROWS)
-    job_id = upload(stack, texts, "broker_silent_run")["id"]
+# After the job: cut, the worker reconnects at once. Silent: the job's task is acknowledged late (task_acks_late), as
+# the job ends, into the silence, where the ack fails after socket_timeout (5 s, celery_app); that must not wedge the
+# worker, so the broker answers again only after it.
+AFTER_THE_JOB = [pytest.param("cut", 0, id="cut"), pytest.param("black_hole", 7, id="silent")]
+
+
+@pytest.mark.parametrize(("fault", "away_after_the_job"), AFTER_THE_JOB)
+def test_a_running_job_survives_the_broker_going_away(stack: Stack, fault: str, away_after_the_job: float) -> None:
+    texts = review_texts(f"broker_{fault}_run", ROWS)
+    job_id = upload(stack, texts, f"broker_{fault}_run")["id"]
     wait_for_job(stack.engine, job_id, 60, rows_done=300)
-    stack.proxy.black_hole()
-    assert job(stack.engine, job_id).status == "running"  # silenced mid-job
+    getattr(stack.proxy, fault)()
+    assert job(stack.engine, job_id).status == "running"  # the broker went away mid-job
+    assert stack.proxy.connections > 0  # the worker and the API really talked to Redis through the proxy
 
     done = wait_for_job(stack.engine, job_id, 30)  # its rows come from the database, not from the broker
     assert (done.status, done.rows_done, done.created, done.rows_failed) == ("succeeded", ROWS, ROWS, 0)
-    assert_stored_once(stack.engine, "broker_silent_run", texts)
-    # Its task is acknowledged late (task_acks_late), as the job ends: into the silence, where the ack fails after
-    # socket_timeout (5 s, celery_app). That must not wedge the worker, so the broker answers again only after it.
-    time.sleep(7)
+    assert_stored_once(stack.engine, f"broker_{fault}_run", texts)
+    time.sleep(away_after_the_job)
 
-    stack.proxy.restore()
-    after = review_texts("broker_silent_back", 200)
-    done = wait_for_job(stack.engine, upload(stack, after, "broker_silent_back")["id"], 45)
+    stack.proxy.restore()  # the worker takes jobs again by itself: a job dispatched now runs too
+    after = review_texts(f"broker_{fault}_back", 200)
+    done = wait_for_job(stack.engine, upload(stack, after, f"broker_{fault}_back")["id"], 45)
     assert (done.status, done.created) == ("succeeded", 200), stack.worker.output()
-    assert_stored_once(stack.engine, "broker_silent_back", after)
+    assert_stored_once(stack.engine, f"broker_{fault}_back", after)
