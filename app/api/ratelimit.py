@@ -12,6 +12,7 @@ from typing import Protocol
 
 import redis
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep
 from app.core.config import Settings
@@ -21,6 +22,8 @@ log = logging.getLogger("koe.api")
 
 
 class Buckets(Protocol):
+    blocking: bool  # whether take() waits on the network (then it runs in the thread pool)
+
     def take(self, key: str) -> float:
         """Take one token from `key`'s bucket: 0.0 when granted, else the seconds until one is available."""
         ...
@@ -30,11 +33,12 @@ class MemoryBuckets:
     """Buckets in this process: exact with one API process; with N replicas a client may get up to N× the rate."""
 
     MAX_KEYS = 100_000
+    blocking = False
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, when counted)
-        self._lock = threading.Lock()  # sync routes run dependencies in a thread pool
+        self._lock = threading.Lock()  # taken on the event loop today; a lock keeps it safe from any thread
 
     def take(self, key: str) -> float:
         now = self.clock()
@@ -74,6 +78,8 @@ class RedisBuckets:
     """Buckets shared by every API replica. If Redis is unreachable requests pass (logged): an outage of the
     limiter must not become an outage of the API."""
 
+    blocking = True
+
     def __init__(self, client: redis.Redis, rate: float, burst: int, namespace: str = "koe:ratelimit") -> None:
         self.rate, self.burst, self.namespace = rate, burst, namespace
         self.script = client.register_script(TAKE)
@@ -98,12 +104,12 @@ def build_buckets(settings: Settings) -> Buckets | None:
     return MemoryBuckets(rate, burst)
 
 
-def rate_limit(request: Request, principal: PrincipalDep) -> None:
+async def rate_limit(request: Request, principal: PrincipalDep) -> None:
     """Dependency: count the request against its key's bucket, or its client IP's when it sent no key."""
     buckets: Buckets | None = request.app.state.rate_limiter
     if buckets is None:
         return
     who = f"key:{principal.key_id}" if principal.key_id is not None else f"ip:{request.client and request.client.host}"
-    wait = buckets.take(who)
+    wait = await run_in_threadpool(buckets.take, who) if buckets.blocking else buckets.take(who)
     if wait > 0:
         raise RateLimited(retry_after=max(1, math.ceil(wait)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
 
@@ -115,10 +114,6 @@ class TaxonomyVersion(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSONType)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    def body_json(self) -> str:
-        """Canonical JSON of the taxonomy body: a hashable cache key."""
-        return json.dumps(self.body, sort_keys=True, ensure_ascii=False)
 
 
 class Job(Base):

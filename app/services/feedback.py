@@ -94,11 +94,10 @@ def upsert(
     rows = {p.index: _apply(p, tenant_id, settings, redact) for p in changed}
     _analyze(pipeline, [rows[p.index] for p in changed if _needs_analysis(p, rows[p.index])])
     for row in rows.values():
-        repo.add(session, row)
         rollup.add(row, repo.current_analysis(row))
     rollup.apply(session)
-    repo.assign_ids(session, list(rows.values()))
-    session.flush()  # ids for the outcomes, and the next run's lookups see these rows
+    session.flush()  # updates of stored items (in the session since the lookup)
+    repo.insert_new(session, [rows[p.index] for p in changed if p.row is None])  # gives them their ids
     return [_outcome(p, rows.get(p.index)) for p in plan]
 
 

@@ -30,9 +30,9 @@ def detector(settings: Settings) -> PiiDetector:
 
 def mode_for(session: Session, *, tenant_id: str, settings: Settings) -> tuple[Mode, str]:
     """(mode, where it comes from: "tenant" or "default")."""
-    row = repo.get(session, tenant_id=tenant_id)
-    if row is not None and row.pii_redaction:
-        return cast(Mode, row.pii_redaction), "tenant"
+    override = repo.profile(session, tenant_id=tenant_id).pii_redaction
+    if override:
+        return cast(Mode, override), "tenant"
     return settings.pii_redaction, "default"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 import yaml
 from pydantic import ValidationError
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import FieldError, Invalid
 from app.db.repositories import taxonomy as repo
+from app.db.repositories import tenants
 from app.db.tables import TaxonomyVersion
 from app.schemas.nul import refuse_nul
 from models.pipeline import AnalysisPipeline
@@ -62,12 +63,22 @@ def reset(*, session: Session, tenant_id: str) -> Taxonomy:
 
 def pipeline_for(*, session: Session, base: AnalysisPipeline, tenant_id: str) -> AnalysisPipeline:
     """The base pipeline, with the tenant's own topic analyzer when it uploaded a taxonomy."""
-    row = repo.active(session, tenant_id=tenant_id)
-    if row is None:
+    profile = tenants.profile(session, tenant_id=tenant_id)
+    if profile.taxonomy_id is None:
         return base
-    return _with_taxonomy(base, row.body_json())
+    # A stored taxonomy never changes (a new upload is a new row): its id and digest name its body.
+    key = (base, profile.taxonomy_id, profile.taxonomy_digest)
+    found = _pipelines.get(key)
+    if found is None:
+        row = repo.get(session, profile.taxonomy_id)
+        assert row is not None  # rows are deactivated, never deleted
+        found = base.with_topics(topic_analyzer(Taxonomy.model_validate(row.body)))
+        with _pipelines_lock:  # request threads
+            if len(_pipelines) >= 64:
+                _pipelines.pop(next(iter(_pipelines)))
+            _pipelines[key] = found
+    return found
 
 
-@lru_cache(maxsize=64)
-def _with_taxonomy(base: AnalysisPipeline, body_json: str) -> AnalysisPipeline:
-    return base.with_topics(topic_analyzer(Taxonomy.model_validate_json(body_json)))
+_pipelines: dict[tuple[AnalysisPipeline, int, str | None], AnalysisPipeline] = {}
+_pipelines_lock = threading.Lock()

@@ -1,10 +1,62 @@
-"""Per-tenant setting overrides."""
+"""Per-tenant setting overrides, and the profile every write reads: redaction mode and active taxonomy."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
-from app.db.tables import TenantSetting
+from app.db.tables import TaxonomyVersion, TenantSetting
+
+PROFILES = "koe_tenant_profiles"  # session.info key: the profiles read in the current transaction
+
+
+@dataclass(frozen=True)
+class TenantProfile:
+    pii_redaction: str | None  # the tenant's override; None: the deployment's KOE_PII_REDACTION
+    taxonomy_id: int | None  # the active taxonomy; None: the default one
+    taxonomy_digest: str | None
+
+
+def profile(session: Session, *, tenant_id: str) -> TenantProfile:
+    """Both in one round trip, read once per transaction: every write needs both, and as two ORM lookups they were
+    a fifth of a single-item POST's CPU (measured with cProfile on the ingest service)."""
+    memo: dict[str, TenantProfile] = session.info.setdefault(PROFILES, {})
+    if tenant_id not in memo:
+        memo[tenant_id] = TenantProfile(*session.execute(_profile_query(), {"tenant_id": tenant_id}).one())
+    return memo[tenant_id]
+
+
+@cache
+def _profile_query() -> Any:
+    """Built once: building a statement costs more CPU than running this one."""
+    tenant_id = bindparam("tenant_id")
+
+    def active(column: Any) -> Any:
+        return (
+            select(column)
+            .where(TaxonomyVersion.tenant_id == tenant_id, TaxonomyVersion.is_active.is_(True))
+            .order_by(TaxonomyVersion.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    redaction = select(TenantSetting.pii_redaction).where(TenantSetting.tenant_id == tenant_id).scalar_subquery()
+    return select(redaction, active(TaxonomyVersion.id), active(TaxonomyVersion.digest))
+
+
+def forget_profile(session: Session, *, tenant_id: str) -> None:
+    """After a write to the tenant's settings or taxonomy: the next read sees it."""
+    session.info.get(PROFILES, {}).pop(tenant_id, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_profiles(session: Session, _transaction: Any) -> None:
+    # Another process may change a tenant between this session's transactions.
+    session.info.pop(PROFILES, None)
 
 
 def get(session: Session, *, tenant_id: str) -> TenantSetting | None:
@@ -15,4 +67,5 @@ def set_pii_redaction(session: Session, *, tenant_id: str, mode: str | None) -> 
     row = get(session, tenant_id=tenant_id) or TenantSetting(tenant_id=tenant_id)
     row.pii_redaction = mode
     session.add(row)
+    forget_profile(session, tenant_id=tenant_id)
     return row
