@@ -104,10 +104,11 @@ def insert_new(session: Session, rows: Sequence[Feedback]) -> None:
         for topic in analysis.topics:
             topic.analysis_id = analysis.id
     if topics:
-        session.connection().execute(insert(AnalysisTopic.__table__), [_values(t) for t in topics])
+        topic_table: Table = AnalysisTopic.__table__  # type: ignore[assignment]
+        session.connection().execute(insert(topic_table), [_values(t) for t in topics])
 
 
-def _insert(session: Session, objects: Sequence[Feedback] | Sequence[Analysis]) -> None:
+def _insert(session: Session, objects: Sequence[Any]) -> None:  # Feedback or Analysis rows
     table: Table = type(objects[0]).__table__  # type: ignore[assignment]
     connection = session.connection()
     if len(objects) > 1 and connection.dialect.name == "postgresql":

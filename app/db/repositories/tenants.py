@@ -33,7 +33,7 @@ def profile(session: Session, *, tenant_id: str) -> TenantProfile:
 @cache
 def _profile_query() -> Any:
     """Built once: building a statement costs more CPU than running this one."""
-    tenant_id = bindparam("tenant_id")
+    tenant_id: Any = bindparam("tenant_id")
 
     def active(column: Any) -> Any:
         return (
