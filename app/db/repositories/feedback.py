@@ -109,7 +109,7 @@ def insert_new(session: Session, rows: Sequence[Feedback]) -> None:
 
 
 def _insert(session: Session, objects: Sequence[Any]) -> None:  # Feedback or Analysis rows
-    table: Table = type(objects[0]).__table__  # type: ignore[assignment]
+    table: Table = type(objects[0]).__table__
     connection = session.connection()
     if len(objects) > 1 and connection.dialect.name == "postgresql":
         for ident, obj in zip(_next_ids(session, table.name, len(objects)), objects, strict=True):
