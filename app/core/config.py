@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     max_text_graphemes: int = Field(20_000, ge=1, description="longest accepted text, in grapheme clusters")
     max_batch_items: int = Field(1_000, ge=1, description="most items in one POST /v1/feedback")
     max_analyze_documents: int = Field(100, ge=1, description="most documents in one POST /v1/analyze")
+    request_threads: int = Field(
+        8,
+        ge=1,
+        description="threads per API process that run request handlers; more only contend for the GIL and the rollup",
+    )
     max_in_flight: int = Field(
         64, ge=0, description="requests in progress per process before 503 + Retry-After (0: no limit)"
     )

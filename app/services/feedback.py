@@ -29,7 +29,7 @@ from app.schemas.feedback import (
     FeedbacksPublic,
     ItemOutcome,
 )
-from app.services import privacy
+from app.services import privacy, taxonomy
 from app.services.analysis import analysis_columns, pipeline_version, text_problem
 from models.conversation import Turn, parse_log, parse_when, render, when
 from models.pipeline import AnalysisInput, AnalysisPipeline
@@ -56,15 +56,17 @@ def content_hash(item: FeedbackCreate) -> str:
 def ingest(
     *,
     session: Session,
-    pipeline: AnalysisPipeline,
+    base: AnalysisPipeline,
     tenant_id: str,
     items: Sequence[FeedbackCreate],
     settings: Settings,
 ) -> FeedbackBatchResult:
-    """Store and analyze a batch atomically: every item is created, updated or unchanged, or nothing is."""
+    """Store and analyze a batch atomically with the tenant's pipeline (`base` with its taxonomy): every item is
+    created, updated or unchanged, or nothing is."""
     _check_batch(items, settings)
 
     def store() -> list[ItemOutcome]:
+        pipeline = taxonomy.pipeline_for(session=session, base=base, tenant_id=tenant_id)
         outcomes = upsert(session=session, pipeline=pipeline, tenant_id=tenant_id, items=items, settings=settings)
         session.commit()
         return outcomes
@@ -95,9 +97,10 @@ def upsert(
     _analyze(pipeline, [rows[p.index] for p in changed if _needs_analysis(p, rows[p.index])])
     for row in rows.values():
         rollup.add(row, repo.current_analysis(row))
-    rollup.apply(session)
     session.flush()  # updates of stored items (in the session since the lookup)
     repo.insert_new(session, [rows[p.index] for p in changed if p.row is None])  # gives them their ids
+    # Last: every writer of a day shares its rollup rows, locked from here until the commit.
+    rollup.apply(session)
     return [_outcome(p, rows.get(p.index)) for p in plan]
 
 

@@ -5,7 +5,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import FilterDep, IngestScope, PipelineDep, ReadScope, RowId, SessionDep, SettingsDep, TenantDep
+from app.api.deps import (
+    BasePipelineDep,
+    FilterDep,
+    IngestScope,
+    ReadScope,
+    RowId,
+    SessionDep,
+    SettingsDep,
+    TenantDep,
+)
 from app.schemas.feedback import FeedbackBatchCreate, FeedbackBatchResult, FeedbackPublic, FeedbacksPublic
 from app.services import export
 from app.services import feedback as service
@@ -24,12 +33,12 @@ def create_feedback(
     body: FeedbackBatchCreate,
     response: Response,
     session: SessionDep,
-    pipeline: PipelineDep,
+    base: BasePipelineDep,
     tenant: TenantDep,
     settings: SettingsDep,
 ) -> FeedbackBatchResult:
     """Store and analyze 1–1,000 items; re-posting a (source, external_id) updates it or leaves it unchanged."""
-    result = service.ingest(session=session, pipeline=pipeline, tenant_id=tenant, items=body.items, settings=settings)
+    result = service.ingest(session=session, base=base, tenant_id=tenant, items=body.items, settings=settings)
     if result.created == 0:
         response.status_code = status.HTTP_200_OK
     return result
