@@ -61,6 +61,11 @@ class AnalysisPipeline:
     def model_versions(self) -> dict[str, str]:
         return {role: f"{a.name}@{a.version}" for role, a in self._analyzers().items()}
 
+    @property
+    def portable(self) -> bool:
+        """Whether a copy in another process is cheap (see Analyzer.portable)."""
+        return all(a.portable for a in self._analyzers().values())
+
     def _analyzers(self) -> dict[str, Analyzer]:
         return {"sentiment": self.sentiment, "topics": self.topics, "stage": self.stage}
 

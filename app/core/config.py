@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     upload_dir: str = Field("./data/uploads", description="where uploaded files wait for their job")
     max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1024, description="largest upload; 413 past it")
     max_upload_rows: int = Field(1_000_000, ge=1, description="most rows one upload may hold")
+    job_analysis_processes: int = Field(
+        1,
+        ge=0,
+        description="processes analyzing an upload's next chunks while the job stores one (lexicon analyzers; 0: off)",
+    )
     job_chunk_rows: int = Field(500, ge=1, description="rows a job stores per transaction (lost at most on a crash)")
     job_stale_seconds: int = Field(120, ge=5, description="a running job without heartbeat this long is resumed")
     embedded_worker: bool = Field(

@@ -198,6 +198,12 @@ def rescore(*, session: Session, pipeline: AnalysisPipeline, tenant_id: str, ids
     return len(stale), len(rows) - len(stale)
 
 
+def analysis_input(item: FeedbackCreate, settings: Settings, redact: Callable[[str], str]) -> AnalysisInput:
+    """What the analyzers see of a new item: exactly what `_apply` stores and `_analyze` then reads back."""
+    text, turns = redacted(*transcript(item, settings), redact)
+    return AnalysisInput(text, item.stage, item.touchpoint, _as_turns(turns) if turns else None)
+
+
 def redacted(
     text: str, turns: list[dict[str, Any]] | None, redact: Callable[[str], str]
 ) -> tuple[str, list[dict[str, Any]] | None]:

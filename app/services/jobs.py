@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -29,8 +31,9 @@ from app.db.session import retry_write_race
 from app.db.tables import Job
 from app.schemas.feedback import FeedbackCreate
 from app.schemas.jobs import JobErrorPublic, JobPublic
-from app.services import feedback
+from app.services import feedback, privacy
 from app.services.analysis import text_problem
+from app.services.analysis_ahead import AnalysisAhead
 from models.pipeline import AnalysisPipeline
 
 log = logging.getLogger("koe.jobs")
@@ -138,16 +141,21 @@ def list_errors(*, session: Session, tenant_id: str, job_id: int, limit: int, af
     ]
 
 
+def source_name(job: Job) -> str:
+    return str(job.options.get("source", "upload"))
+
+
 def row_key(item: dict[str, Any]) -> str:
     """The external id of a row that has none: its content, so that a re-upload finds it again."""
     content = f"{item.get('text', '')}\u241f{item.get('written_at', '')}"
     return "row:" + hashlib.sha256(content.encode()).hexdigest()[:40]
 
 
-def _validated(row: SourceRow, job: Job, settings: Settings) -> FeedbackCreate | list[tuple[str | None, str]]:
+def validated(row: SourceRow, source: str, settings: Settings) -> FeedbackCreate | list[tuple[str | None, str]]:
+    """The row as an item to store, or its errors as (column, reason)."""
     if row.errors or row.item is None:
         return row.errors or [(None, "row could not be read")]
-    item = {"source": job.options.get("source", "upload"), **row.item}
+    item = {"source": source, **row.item}
     item.setdefault("external_id", row_key(item))
     try:
         parsed = FeedbackCreate.model_validate(item)
@@ -183,7 +191,7 @@ def _store_chunk(
     valid: list[FeedbackCreate] = []
     failures: list[tuple[int, str | None, str]] = []
     for row in chunk:
-        result = _validated(row, job, settings)
+        result = validated(row, source_name(job), settings)
         if isinstance(result, FeedbackCreate):
             valid.append(result)
         else:
@@ -235,10 +243,22 @@ def run(
                 job.rows_total = source.count()
                 session.commit()
             pipeline = pipeline_for(session, job.tenant_id)
-            for chunk in _chunks(source.rows(after=job.checkpoint), settings.job_chunk_rows):
-                if stop is not None and stop.is_set():
-                    return _release(session, job)
-                process_chunk(session, job, chunk, pipeline, settings)
+            with _ahead(session, job, pipeline, settings) as ahead:
+                chunks = _chunks(source.rows(after=job.checkpoint), settings.job_chunk_rows)
+                depth = ahead.processes if ahead is not None else 0
+                window: deque[list[SourceRow]] = deque()
+                while True:
+                    while len(window) <= depth and (upcoming := next(chunks, None)) is not None:
+                        window.append(upcoming)
+                        if ahead is not None:
+                            ahead.submit(upcoming)  # analyzed in a child while earlier chunks are stored
+                    if not window:
+                        break
+                    if stop is not None and stop.is_set():
+                        return _release(session, job)
+                    chunk = window.popleft()
+                    chunk_pipeline = ahead.pipeline_for(chunk) if ahead is not None else pipeline
+                    process_chunk(session, job, chunk, chunk_pipeline, settings)
             job.status, job.finished_at = "succeeded", utcnow()
             session.commit()
         except StaleDataError:  # cancelled, or taken over by another worker: stop without touching it
@@ -250,6 +270,32 @@ def run(
             job.status, job.error, job.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
             session.commit()
         return job.status
+
+
+@contextmanager
+def _ahead(
+    session: Session, job: Job, pipeline: AnalysisPipeline, settings: Settings
+) -> Iterator[AnalysisAhead | None]:
+    """Processes analyzing ahead, for uploads of more than a chunk left with a portable pipeline."""
+    worth_it = (job.rows_total or 0) - job.rows_done > settings.job_chunk_rows
+    if job.kind != "upload" or not (settings.job_analysis_processes and pipeline.portable and worth_it):
+        yield None
+        return
+    redaction, _ = privacy.mode_for(session, tenant_id=job.tenant_id, settings=settings)
+    try:
+        ahead = AnalysisAhead(
+            pipeline,
+            source=source_name(job),
+            settings=settings,
+            redaction=redaction,
+            processes=settings.job_analysis_processes,
+        )
+    except (OSError, RuntimeError, AssertionError) as exc:  # e.g. a daemonic process may not have children
+        log.warning("job %s analyzes in process: %s", job.id, exc)
+        yield None
+        return
+    with ahead:
+        yield ahead
 
 
 def _release(session: Session, job: Job) -> str:

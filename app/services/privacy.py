@@ -38,7 +38,11 @@ def mode_for(session: Session, *, tenant_id: str, settings: Settings) -> tuple[M
 
 def redactor(session: Session, *, tenant_id: str, settings: Settings) -> Callable[[str], str]:
     """The tenant's redaction as a text → text function (the identity when redaction is off)."""
-    mode, _ = mode_for(session, tenant_id=tenant_id, settings=settings)
+    return redaction(mode_for(session, tenant_id=tenant_id, settings=settings)[0], settings)
+
+
+def redaction(mode: Mode, settings: Settings) -> Callable[[str], str]:
+    """Redaction in `mode` as a text → text function."""
     if mode == "off":
         return _identity
     found, key = detector(settings), settings.pii_hash_key.encode()

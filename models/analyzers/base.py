@@ -37,5 +37,7 @@ class DocumentResult:
 class Analyzer(Protocol):
     name: str
     version: str
+    # Cheap to pickle into another process (lexicons, not model weights): jobs may then analyze ahead in one.
+    portable: bool
 
     def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]: ...

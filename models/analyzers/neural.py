@@ -100,6 +100,7 @@ class _View:
     """One role of the shared model, shaped like any other analyzer."""
 
     role = ""
+    portable = False  # shares the loaded model: a copy per process would cost its memory again
 
     def __init__(self, model: NeuralModel) -> None:
         self.model = model

@@ -93,6 +93,7 @@ class RuleSentimentAnalyzer:
     """Sentence and document sentiment from hand-written lexicons; every label comes with its evidence."""
 
     name = "sentiment-rules"
+    portable = True  # lexicons only: cheap to copy into another process
 
     def __init__(self, lexicon: SentimentLexicon | None = None) -> None:
         self.lexicon = lexicon or load_sentiment_lexicon()

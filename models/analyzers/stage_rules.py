@@ -32,6 +32,7 @@ class RuleStageAnalyzer:
     """The stage whose cues appear most; no label (None) when the text has no cue at all."""
 
     name = "stage-rules"
+    portable = True  # lexicons only: cheap to copy into another process
 
     def __init__(self, cues: dict[str, list[str]] | None = None) -> None:
         self._matcher = KeywordMatcher(cues or load_stage_cues())

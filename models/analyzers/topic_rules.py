@@ -21,6 +21,7 @@ class RuleTopicAnalyzer:
     """Topics a tenant's taxonomy names; `other` when no keyword of any topic appears."""
 
     name = "topic-rules"
+    portable = True  # lexicons only: cheap to copy into another process
 
     def __init__(self, taxonomy: Taxonomy | None = None) -> None:
         self.taxonomy = taxonomy or default_taxonomy()

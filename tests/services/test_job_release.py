@@ -33,6 +33,7 @@ class StopWhileAnalyzing:
     def __init__(self, pipeline: AnalysisPipeline, stop: threading.Event) -> None:
         self.pipeline, self.stop = pipeline, stop
         self.model_versions = pipeline.model_versions
+        self.portable = False  # it must run in the worker's process, where the stop event is
 
     def analyze(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
         self.stop.set()
