@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -56,7 +59,7 @@ class AnalysisAhead:
             max_workers=processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_install,
-            initargs=(pickle.dumps(pipeline),),
+            initargs=(pickle.dumps(pipeline), os.getpid()),
         )
 
     def submit(self, rows: Sequence[object]) -> None:
@@ -103,9 +106,18 @@ def _first(rows: Sequence[object]) -> int:
 _PIPELINE: AnalysisPipeline | None = None  # the child's copy
 
 
-def _install(pipeline: bytes) -> None:
+def _install(pipeline: bytes, parent: int) -> None:
     global _PIPELINE
     _PIPELINE = pickle.loads(pipeline)  # pickled by the parent process a moment ago
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """A pool's worker waits on a queue whose write end it holds itself: when its parent is SIGKILLed it would wait
+    for ever. Once the parent is gone, so is the child."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _analyze_rows(rows: Sequence[object], source: str, settings: Settings, redaction: Mode) -> Results:

@@ -4,6 +4,8 @@ analysis stores, and a child that dies must not cost a row."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from app.services import jobs
 from app.services.analysis_ahead import AnalysisAhead, Prepared
 from app.services.jobs import SourceRow
 from models.pipeline import AnalysisInput, AnalysisPipeline
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Polite, casual, negation, contrast, half-width kana, kaomoji and emoji: every analyzer has something to say.
 TEXTS = [
@@ -107,3 +111,32 @@ def test_a_child_that_dies_leaves_the_job_to_analyze_in_process(
         assert "analysis ahead stopped" in caplog.text
         ahead.submit(rows)  # after giving up: nothing is sent, every chunk is analyzed in process
         assert ahead.pipeline_for(rows) is pipeline
+
+
+PARENT = """
+import sys, time
+from app.core.config import Settings
+from app.services.analysis_ahead import AnalysisAhead
+from app.services.jobs import SourceRow
+from models.registry import build_pipeline
+ahead = AnalysisAhead(build_pipeline("rules"), source="s", settings=Settings(), redaction="off")
+rows = [SourceRow(2, {"text": "注文した翌日に届きました。"})]
+ahead.submit(rows)
+ahead.pipeline_for(rows)  # the child is up
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_child_exits_when_its_parent_is_killed() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == b"ready"
+        children = [c for c in psutil.Process(parent.pid).children() if "resource_tracker" not in " ".join(c.cmdline())]
+        assert children
+        parent.kill()  # SIGKILL: no shutdown, no atexit
+        parent.wait()
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == [] and len(gone) == len(children)
+    finally:
+        parent.kill()
