@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         description="threads per API process that run request handlers; more only contend for the GIL and the rollup",
     )
     max_in_flight: int = Field(
-        64, ge=0, description="requests in progress per process before 503 + Retry-After (0: no limit)"
+        32, ge=0, description="requests in progress per process before 503 + Retry-After (0: no limit)"
     )
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request body; 413 past it")
     touchpoint_stages: dict[str, str] = Field(
