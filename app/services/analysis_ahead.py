@@ -67,7 +67,7 @@ class AnalysisAhead:
             return
         try:
             future = self.executor.submit(_analyze_rows, rows, self.source, self.settings, self.redaction)
-        except RuntimeError as exc:  # the pool broke or cannot start here: analyze in process from now on
+        except Exception as exc:  # the pool broke, or cannot start here (a daemonic process): analyze in process
             self._give_up(exc)
             return
         self.pending[_first(rows)] = future

@@ -290,7 +290,7 @@ def _ahead(
             redaction=redaction,
             processes=settings.job_analysis_processes,
         )
-    except (OSError, RuntimeError, AssertionError) as exc:  # e.g. a daemonic process may not have children
+    except (OSError, RuntimeError) as exc:
         log.warning("job %s analyzes in process: %s", job.id, exc)
         yield None
         return
