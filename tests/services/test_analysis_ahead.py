@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
@@ -38,15 +38,9 @@ TEXTS = [
 
 
 @pytest.fixture
-def settings(migrated_engine: Engine, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=migrated_engine.url.render_as_string(hide_password=False),
-        analyzer="rules",
-        embedded_worker=False,
-        auth_required=False,
-        upload_dir=str(tmp_path / "uploads"),
-        job_chunk_rows=2,  # 7 rows: 4 chunks, 3 of them analyzed ahead
-    )
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    # 7 rows in chunks of 2: 4 chunks, 3 of them analyzed ahead
+    return settings.model_copy(update={"upload_dir": str(tmp_path / "uploads"), "job_chunk_rows": 2})
 
 
 def upload(client: TestClient, source: str) -> int:
