@@ -80,11 +80,6 @@ def with_analyses(session: Session, *, tenant_id: str, ids: Sequence[int]) -> li
     return list(session.scalars(stmt))
 
 
-def add(session: Session, feedback: Feedback) -> Feedback:
-    session.add(feedback)
-    return feedback
-
-
 def insert_new(session: Session, rows: Sequence[Feedback]) -> None:
     """Insert new items with their analyses and topics, built in memory and never added to the session, in Core
     statements; the rows get their ids. The ORM's unit of work cost a third of a single-item POST's CPU for what
