@@ -14,17 +14,17 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
-from app.core.config import Settings
-from app.schemas.feedback import FeedbackCreate
-from app.services import feedback, privacy
-from app.services.privacy import Mode
 from models.pipeline import AnalysisInput, AnalysisPipeline, DocumentAnalysis
 
 log = logging.getLogger("koe.jobs")
 Results = dict[AnalysisInput, DocumentAnalysis]
+# Rows of a chunk → the analysis inputs the job will derive from them; pickled to the child, so a module-level
+# function (or a functools.partial of one).
+InputsOf = Callable[[Sequence[Any]], list[AnalysisInput]]
 
 
 class Prepared(AnalysisPipeline):
@@ -46,13 +46,11 @@ class Prepared(AnalysisPipeline):
 
 
 class AnalysisAhead:
-    """Child processes analyzing the chunks submitted to them; `pipeline_for(rows)` waits for a chunk's results."""
+    """Child processes analyzing the chunks submitted to them, each under a key; `pipeline_for(key)` waits for
+    that chunk's results."""
 
-    def __init__(
-        self, pipeline: AnalysisPipeline, *, source: str, settings: Settings, redaction: Mode, processes: int = 1
-    ) -> None:
-        self.pipeline, self.source, self.settings, self.redaction = pipeline, source, settings, redaction
-        self.processes = processes
+    def __init__(self, pipeline: AnalysisPipeline, inputs_of: InputsOf, processes: int = 1) -> None:
+        self.pipeline, self.inputs_of, self.processes = pipeline, inputs_of, processes
         self.pending: dict[int, Future[Results]] = {}
         # spawn, not fork: the parent may be a threaded server whose locks a forked child would inherit held
         self.executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
@@ -62,18 +60,18 @@ class AnalysisAhead:
             initargs=(pickle.dumps(pipeline), os.getpid()),
         )
 
-    def submit(self, rows: Sequence[object]) -> None:
-        if self.executor is None or not rows:
+    def submit(self, key: int, rows: Sequence[Any]) -> None:
+        if self.executor is None:
             return
         try:
-            future = self.executor.submit(_analyze_rows, rows, self.source, self.settings, self.redaction)
+            future = self.executor.submit(_analyze_rows, self.inputs_of, rows)
         except Exception as exc:  # the pool broke, or cannot start here (a daemonic process): analyze in process
             self._give_up(exc)
             return
-        self.pending[_first(rows)] = future
+        self.pending[key] = future
 
-    def pipeline_for(self, rows: Sequence[object]) -> AnalysisPipeline:
-        future = self.pending.pop(_first(rows), None) if rows else None
+    def pipeline_for(self, key: int) -> AnalysisPipeline:
+        future = self.pending.pop(key, None)
         if future is None:
             return self.pipeline
         try:
@@ -99,10 +97,6 @@ class AnalysisAhead:
         self.close()
 
 
-def _first(rows: Sequence[object]) -> int:
-    return int(getattr(rows[0], "number"))  # noqa: B009 - SourceRow lives in app.services.jobs, which imports this
-
-
 _PIPELINE: AnalysisPipeline | None = None  # the child's copy
 
 
@@ -120,12 +114,8 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _analyze_rows(rows: Sequence[object], source: str, settings: Settings, redaction: Mode) -> Results:
-    """In the child: the analysis inputs of a chunk's valid rows, as the job will derive them, and their results."""
-    from app.services.jobs import validated  # the child imports the job module only to read rows the same way
-
+def _analyze_rows(inputs_of: InputsOf, rows: Sequence[Any]) -> Results:
+    """In the child: a chunk's analysis inputs and their results."""
     assert _PIPELINE is not None
-    redact = privacy.redaction(redaction, settings)
-    items = [item for row in rows if isinstance(item := validated(row, source, settings), FeedbackCreate)]  # type: ignore[arg-type]
-    inputs = list(dict.fromkeys(feedback.analysis_input(item, settings, redact) for item in items))
+    inputs = list(dict.fromkeys(inputs_of(rows)))
     return dict(zip(inputs, _PIPELINE.analyze(inputs), strict=True))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import Any, Protocol
 
@@ -34,7 +35,7 @@ from app.schemas.jobs import JobErrorPublic, JobPublic
 from app.services import feedback, privacy
 from app.services.analysis import text_problem
 from app.services.analysis_ahead import AnalysisAhead
-from models.pipeline import AnalysisPipeline
+from models.pipeline import AnalysisInput, AnalysisPipeline
 
 log = logging.getLogger("koe.jobs")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -251,13 +252,13 @@ def run(
                     while len(window) <= depth and (upcoming := next(chunks, None)) is not None:
                         window.append(upcoming)
                         if ahead is not None:
-                            ahead.submit(upcoming)  # analyzed in a child while earlier chunks are stored
+                            ahead.submit(upcoming[0].number, upcoming)  # analyzed while earlier chunks are stored
                     if not window:
                         break
                     if stop is not None and stop.is_set():
                         return _release(session, job)
                     chunk = window.popleft()
-                    chunk_pipeline = ahead.pipeline_for(chunk) if ahead is not None else pipeline
+                    chunk_pipeline = ahead.pipeline_for(chunk[0].number) if ahead is not None else pipeline
                     process_chunk(session, job, chunk, chunk_pipeline, settings)
             job.status, job.finished_at = "succeeded", utcnow()
             session.commit()
@@ -282,20 +283,25 @@ def _ahead(
         yield None
         return
     redaction, _ = privacy.mode_for(session, tenant_id=job.tenant_id, settings=settings)
+    inputs_of = partial(analysis_inputs, source=source_name(job), settings=settings, redaction=redaction)
     try:
-        ahead = AnalysisAhead(
-            pipeline,
-            source=source_name(job),
-            settings=settings,
-            redaction=redaction,
-            processes=settings.job_analysis_processes,
-        )
+        ahead = AnalysisAhead(pipeline, inputs_of, processes=settings.job_analysis_processes)
     except (OSError, RuntimeError) as exc:
         log.warning("job %s analyzes in process: %s", job.id, exc)
         yield None
         return
     with ahead:
         yield ahead
+
+
+def analysis_inputs(
+    rows: Sequence[SourceRow], *, source: str, settings: Settings, redaction: privacy.Mode
+) -> list[AnalysisInput]:
+    """What the analyzers will see of a chunk's valid rows, derived as `_store_chunk` and `feedback.upsert` do (run
+    in an analysis child, from a redaction mode read once per job)."""
+    redact = privacy.redaction(redaction, settings)
+    valid = (validated(row, source, settings) for row in rows)
+    return [feedback.analysis_input(item, settings, redact) for item in valid if isinstance(item, FeedbackCreate)]
 
 
 def _release(session: Session, job: Job) -> str:

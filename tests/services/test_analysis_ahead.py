@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -93,30 +94,33 @@ def test_a_child_that_dies_leaves_the_job_to_analyze_in_process(
     settings: Settings, pipeline: AnalysisPipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     rows = [SourceRow(n, {"text": text}) for n, text in enumerate(TEXTS, start=2)]
-    with AnalysisAhead(pipeline, source="s", settings=settings, redaction="off") as ahead:
-        ahead.submit(rows[:3])
-        assert type(ahead.pipeline_for(rows[:3])) is Prepared  # the child answered
-        ahead.submit(rows[3:])
+    inputs_of = partial(jobs.analysis_inputs, source="s", settings=settings, redaction="off")
+    with AnalysisAhead(pipeline, inputs_of) as ahead:
+        ahead.submit(2, rows[:3])
+        assert type(ahead.pipeline_for(2)) is Prepared  # the child answered
+        # Killed before the next chunk is sent: killed after, it may already have answered (a 4-row chunk takes ms).
         for child in psutil.Process().children(recursive=True):
             if "resource_tracker" not in " ".join(child.cmdline()):  # multiprocessing's own helper stays
                 child.kill()
         with caplog.at_level(logging.WARNING, logger="koe.jobs"):
-            assert ahead.pipeline_for(rows[3:]) is pipeline
+            ahead.submit(5, rows[3:])
+            assert ahead.pipeline_for(5) is pipeline
         assert "analysis ahead stopped" in caplog.text
-        ahead.submit(rows)  # after giving up: nothing is sent, every chunk is analyzed in process
-        assert ahead.pipeline_for(rows) is pipeline
+        ahead.submit(2, rows)  # after giving up: nothing is sent, every chunk is analyzed in process
+        assert ahead.pipeline_for(2) is pipeline
 
 
 PARENT = """
-import sys, time
+import time
+from functools import partial
 from app.core.config import Settings
 from app.services.analysis_ahead import AnalysisAhead
-from app.services.jobs import SourceRow
+from app.services.jobs import SourceRow, analysis_inputs
 from models.registry import build_pipeline
-ahead = AnalysisAhead(build_pipeline("rules"), source="s", settings=Settings(), redaction="off")
-rows = [SourceRow(2, {"text": "注文した翌日に届きました。"})]
-ahead.submit(rows)
-ahead.pipeline_for(rows)  # the child is up
+inputs_of = partial(analysis_inputs, source="s", settings=Settings(), redaction="off")
+ahead = AnalysisAhead(build_pipeline("rules"), inputs_of)
+ahead.submit(2, [SourceRow(2, {"text": "注文した翌日に届きました。"})])
+ahead.pipeline_for(2)  # the child is up
 print("ready", flush=True)
 time.sleep(60)
 """
