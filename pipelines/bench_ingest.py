@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import psutil
 import redis
 from sqlalchemy import func, select
 
@@ -67,13 +68,6 @@ def _peak_mib(pid: int) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
-    except OSError:  # gone meanwhile
-        return []
-
-
 @contextmanager
 def _descendant_peaks(roots: Callable[[], Sequence[int]]) -> Iterator[dict[int, int]]:
     """Peak RSS (MiB) of every process started below `roots` while the block runs (a job's analysis children
@@ -83,14 +77,16 @@ def _descendant_peaks(roots: Callable[[], Sequence[int]]) -> Iterator[dict[int, 
 
     def watch() -> None:
         while not done.wait(0.25):
-            stack = [c for root in roots() for c in _children(root)]
-            while stack:
-                pid = stack.pop()
+            for root in roots():
                 try:
-                    peaks[pid] = max(peaks.get(pid, 0), _peak_mib(pid))
-                except OSError:
+                    below = psutil.Process(root).children(recursive=True)
+                except psutil.Error:  # gone meanwhile
                     continue
-                stack += _children(pid)
+                for child in below:
+                    try:
+                        peaks[child.pid] = max(peaks.get(child.pid, 0), _peak_mib(child.pid))
+                    except OSError:
+                        continue
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
