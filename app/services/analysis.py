@@ -56,6 +56,7 @@ def as_dict(result: DocumentAnalysis) -> dict[str, Any]:
         "model_versions": result.model_versions,
         "warnings": result.warnings,
         "conversation": result.conversation,
+        "emotions": result.emotions,
     }
 
 
@@ -78,5 +79,6 @@ def analysis_columns(result: DocumentAnalysis) -> dict[str, Any]:
         "explanations": result.explanations,
         "warnings": result.warnings,
         "conversation": result.conversation,
+        "emotions": result.emotions,
         "terms": result.terms,
     }

@@ -39,6 +39,7 @@ COLUMNS = [
     "p_positive",
     "p_negative",
     "topics",
+    "emotions",
     "model_versions",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -98,6 +99,7 @@ def _flat(row: Feedback) -> dict[str, Any]:
         "p_positive": scores.get("positive"),
         "p_negative": scores.get("negative"),
         "topics": "|".join(t.name for t in analysis.topics) if analysis else "",
+        "emotions": "|".join(analysis.emotions["present"]) if analysis and analysis.emotions else "",
         "model_versions": ";".join(f"{k}={v}" for k, v in (analysis.model_versions if analysis else {}).items()),
     }
 

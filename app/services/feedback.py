@@ -297,6 +297,7 @@ def _analysis_public(a: Analysis) -> dict[str, Any]:
         "model_versions": a.model_versions,
         "warnings": a.warnings,
         "conversation": a.conversation,
+        "emotions": a.emotions,
     }
 
 

@@ -1,4 +1,4 @@
-"""The trained multi-task model as analyzers: one batched forward pass serves sentiment, topics and stage.
+"""The trained multi-task model as analyzers: one batched forward pass serves sentiment, topics, stage, emotions.
 
 preprocess (each document tokenized once into windows of whole sentences, documents sorted by length) →
 forward (inference_mode, batches of documents) → postprocess (calibrated probabilities, thresholds,
@@ -174,8 +174,26 @@ class NeuralStage(_View):
         return DocumentResult(document, sentences)
 
 
+class NeuralEmotions(_View):
+    """Plutchik's eight emotions, each present or not in the document (multi-label): the label is the likeliest
+    present emotion, the scores the probability of every emotion present."""
+
+    role = "emotions"
+
+    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
+        spec = self.model.spec
+        probs = torch.sigmoid(p.document["emotions"])
+        present = {
+            e: round(float(probs[j]), 4)
+            for j, e in enumerate(spec.emotions)
+            if float(probs[j]) >= spec.thresholds.get(f"emotion:{e}", 0.5)
+        }
+        ranked = dict(sorted(present.items(), key=lambda kv: -kv[1]))
+        return DocumentResult(Labelled(next(iter(ranked), None), ranked), [])
+
+
 def analyzers(directory: Path, base_model: str, *, quantize: bool = False) -> dict[str, Any]:
     """The role analyzers over one loaded model, for the roles its spec says it serves."""
     model = NeuralModel(directory, base_model, quantize=quantize)
-    views = {"sentiment": NeuralSentiment, "topics": NeuralTopics, "stage": NeuralStage}
+    views = {"sentiment": NeuralSentiment, "topics": NeuralTopics, "stage": NeuralStage, "emotions": NeuralEmotions}
     return {role: views[role](model) for role in model.spec.serves}

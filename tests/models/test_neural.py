@@ -11,6 +11,7 @@ from transformers import XLMRobertaModel
 
 from models import multitask
 from models.analyzers import neural
+from models.emotions import EMOTIONS
 from models.journey import STAGES
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.taxonomy import default_taxonomy
@@ -30,8 +31,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         base_model=str(root / "base"),
         max_length=32,
         topics=[t.id for t in default_taxonomy().topics],
-        thresholds={"topic:delivery": 0.0},
+        # delivery and anger always on, every other emotion never (probabilities stay below 1.01)
+        thresholds={"topic:delivery": 0.0, **{f"emotion:{e}": 1.01 for e in EMOTIONS}, "emotion:anger": 0.0},
         temperatures={"doc_sentiment": 2.0},
+        serves=["sentiment", "topics", "stage", "emotions"],
     )
     encoder = XLMRobertaModel.from_pretrained(root / "base", add_pooling_layer=False)
     multitask.save(multitask.MultiTaskModel(multitask.with_lora(encoder, 4), spec), spec, root / "model")
@@ -53,6 +56,9 @@ def test_every_part_is_well_formed(pipeline: AnalysisPipeline) -> None:
         assert CHAT[sentence["offset"] : sentence["offset"] + sentence["length"]] == sentence["text"]
         assert sum(sentence["sentiment"]["scores"].values()) == pytest.approx(1, abs=1e-3)
     assert result.model_versions["sentiment"] == "koe-tiny-sentiment@0.0.1+int8"
+    assert result.model_versions["emotions"] == "koe-tiny-emotions@0.0.1+int8"
+    assert result.emotions is not None and result.emotions["present"] == ["anger"]
+    assert 0.0 <= result.emotions["scores"]["anger"] <= 1.0
 
 
 def test_long_text_is_read_whole_in_windows(pipeline: AnalysisPipeline) -> None:

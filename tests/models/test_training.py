@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoTokenizer, XLMRobertaModel
 
 from models import multitask
 from models.analyzers import neural
+from models.document import prepare
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.taxonomy import default_taxonomy
 from pipelines import train
@@ -45,7 +47,7 @@ def test_train_calibrate_choose_and_save(tiny_base: Path, tmp_path: Path) -> Non
     assert {f"topic:{t}" for t in spec.topics} <= spec.thresholds.keys()
 
     choice = train.choose_roles(spec, logits, rows["dev"])
-    assert choice["serves"] == spec.serves and set(spec.serves) <= {"sentiment", "topics", "stage"}
+    assert choice["serves"] == spec.serves and set(spec.serves) <= {"sentiment", "topics", "stage", "emotions"}
     assert 0.0 <= choice["sentiment"]["rules"] <= 1.0 and 0.0 <= choice["stage"]["koe-tiny"] <= 1.0
 
     metrics = train.test_metrics(model, tokenizer, spec, train.examples(rows["test"], spec))
@@ -64,3 +66,29 @@ def test_train_calibrate_choose_and_save(tiny_base: Path, tmp_path: Path) -> Non
     result = served.analyze([AnalysisInput(rows["test"][0]["text"])])[0]
     assert result.model_versions["sentiment"] == "koe-tiny-sentiment@0.0.1"
     assert len(result.sentences) >= 1
+
+
+def test_refit_heads_of_a_saved_model(tiny_base: Path, tmp_path: Path) -> None:
+    """`--refit-heads`: the saved adapters stay byte for byte, the version moves, the refit and test scores are
+    recorded, and the result loads."""
+    spec = multitask.ModelSpec(
+        name="koe-tiny", version="0.0.1", base_model=str(tiny_base), topics=[t.id for t in default_taxonomy().topics]
+    )
+    encoder = XLMRobertaModel.from_pretrained(tiny_base, add_pooling_layer=False)
+    model = multitask.MultiTaskModel(multitask.with_lora(encoder, 2), spec)
+    out = tmp_path / "model"
+    multitask.save(model, spec, out)
+    adapter = {p.name: p.read_bytes() for p in (out / "adapter").iterdir()}
+
+    train.main(["--base", str(tiny_base), "--out", str(out), "--refit-heads", "--limit", "40"])
+
+    saved = multitask.load_spec(out)
+    assert saved.version.startswith(train.VERSION + "+")
+    assert set(saved.provenance["head_refit"]) == {"minutes", "topics", "emotions", "stage"}
+    assert saved.provenance["test_metrics"].keys() >= {"topics_micro_f1", "emotions_macro_f1", "stage_accuracy"}
+    assert {p.name: p.read_bytes() for p in (out / "adapter").iterdir()} == adapter
+    loaded = neural.NeuralModel(out, str(tiny_base))
+    assert loaded.version == saved.version
+    assert all(
+        torch.isfinite(v).all() for v in loaded.predict([prepare("対応が早くて助かりました。")])[0].document.values()
+    )

@@ -1,0 +1,70 @@
+"""Emotions travel from an emotion analyzer through storage to every reader (item, list, analyze, export); the
+rule pipeline has none and answers null. The analyzer here is a stand-in: emotion quality is measured by
+pipelines.evaluate and tested on the real model in tests/models/test_accurate.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.analyzers.base import DocumentResult, Labelled
+from models.document import Document
+from models.registry import build_pipeline
+from tests.factories import REVIEW_POSITIVE, item
+
+ANGRY = "三回も電話したのに折り返しなし。ふざけてるの？😡"
+
+
+class AngerWhenProvoked:
+    name, version, portable = "emotions-stand-in", "0.1", True
+
+    def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
+        provoked = lambda doc: "ふざけ" in doc.text  # noqa: E731
+        return [
+            DocumentResult(
+                Labelled("anger", {"anger": 0.91, "disgust": 0.62}) if provoked(d) else Labelled(None, {}), []
+            )
+            for d in documents
+        ]
+
+
+@pytest.fixture
+def with_emotions(client: TestClient) -> Iterator[TestClient]:
+    rules = client.app.state.pipeline  # type: ignore[attr-defined]
+    client.app.state.pipeline = build_pipeline("rules")  # type: ignore[attr-defined]
+    client.app.state.pipeline.emotions = AngerWhenProvoked()  # type: ignore[attr-defined]
+    yield client
+    client.app.state.pipeline = rules  # type: ignore[attr-defined]
+
+
+def test_emotions_are_stored_and_read_back(with_emotions: TestClient) -> None:
+    client = with_emotions
+    posted = client.post("/v1/feedback", json={"items": [item(ANGRY, external_id="e1"), item(REVIEW_POSITIVE)]})
+    assert posted.status_code == 201, posted.text
+    angry_id, calm_id = (i["id"] for i in posted.json()["items"])
+
+    angry = client.get(f"/v1/feedback/{angry_id}").json()["analysis"]
+    assert angry["emotions"] == {"present": ["anger", "disgust"], "scores": {"anger": 0.91, "disgust": 0.62}}
+    assert angry["model_versions"]["emotions"] == "emotions-stand-in@0.1"
+    assert client.get(f"/v1/feedback/{calm_id}").json()["analysis"]["emotions"] == {"present": [], "scores": {}}
+    listed = {f["id"]: f["analysis"]["emotions"] for f in client.get("/v1/feedback").json()["data"]}
+    assert listed[angry_id]["present"] == ["anger", "disgust"]
+
+    exported = list(csv.DictReader(io.StringIO(client.get("/v1/feedback/export").content.decode("utf-8-sig"))))
+    assert {r["id"]: r["emotions"] for r in exported} == {str(angry_id): "anger|disgust", str(calm_id): ""}
+
+    analyzed = client.post("/v1/analyze", json={"documents": [{"text": ANGRY}]}).json()["documents"][0]
+    assert analyzed["emotions"]["present"] == ["anger", "disgust"]
+
+
+def test_rule_pipeline_answers_no_emotions(client: TestClient) -> None:
+    analyzed = client.post("/v1/analyze", json={"documents": [{"text": ANGRY}]}).json()["documents"][0]
+    assert analyzed["emotions"] is None and "emotions" not in analyzed["model_versions"]
+    posted = client.post("/v1/feedback", json={"items": [item(ANGRY)]}).json()
+    assert client.get(f"/v1/feedback/{posted['items'][0]['id']}").json()["analysis"]["emotions"] is None
+    exported = list(csv.DictReader(io.StringIO(client.get("/v1/feedback/export").content.decode("utf-8-sig"))))
+    assert [r["emotions"] for r in exported] == [""]
