@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -19,6 +19,7 @@ CONNECT_TIMEOUT_SECONDS = 5
 IMMEDIATE = "koe_begin_immediate"  # an execution option of the session's connection: see _begin
 WRITE_RACES = ("SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -102,3 +103,17 @@ def retry_write_race(session: Session, transaction: Callable[[], T]) -> T:
             raise
     session.connection(execution_options={IMMEDIATE: True})
     return transaction()
+
+
+def write_transaction(service: Callable[P, T]) -> Callable[P, T]:
+    """A service call that reads, writes and commits on its `session` (keyword, else first argument), run through
+    retry_write_race: a request's transaction has always read before it writes (the tenant profile, the key), so
+    on SQLite any of them can meet the write race."""
+
+    @wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        session = kwargs["session"] if "session" in kwargs else args[0]
+        assert isinstance(session, Session), f"{service.__qualname__} needs its session as `session` or first argument"
+        return retry_write_race(session, lambda: service(*args, **kwargs))
+
+    return run

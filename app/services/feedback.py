@@ -19,7 +19,7 @@ from app.db.base import MAX_ID, utcnow
 from app.db.repositories import feedback as repo
 from app.db.repositories.filters import FeedbackFilter
 from app.db.repositories.rollup import RollupDelta
-from app.db.session import retry_write_race
+from app.db.session import retry_write_race, write_transaction
 from app.db.tables import Analysis, Feedback
 from app.schemas.analysis import AnalysisPublic
 from app.schemas.feedback import (
@@ -328,6 +328,7 @@ def decode_cursor(cursor: str) -> int:
         ) from exc
 
 
+@write_transaction
 def delete(*, session: Session, tenant_id: str, feedback_id: int) -> None:
     row = get_or_raise(session=session, tenant_id=tenant_id, feedback_id=feedback_id)
     rollup = RollupDelta()

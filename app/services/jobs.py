@@ -28,7 +28,7 @@ from app.db.base import utcnow
 from app.db.repositories import feedback as feedback_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories.filters import FeedbackFilter
-from app.db.session import retry_write_race
+from app.db.session import retry_write_race, write_transaction
 from app.db.tables import Job
 from app.schemas.feedback import FeedbackCreate
 from app.schemas.jobs import JobErrorPublic, JobPublic
@@ -90,6 +90,7 @@ class RescoreSource:
             after = ids[-1]
 
 
+@write_transaction
 def create_rescore(*, session: Session, tenant_id: str, f: FeedbackFilter) -> Job:
     """Queue a re-analysis of stored feedback with the models now serving; old analyses keep their versions."""
     job = repo.add(
@@ -125,6 +126,7 @@ def to_public(job: Job) -> JobPublic:
     )
 
 
+@write_transaction
 def cancel(*, session: Session, tenant_id: str, job_id: int) -> Job:
     job = get_or_raise(session=session, tenant_id=tenant_id, job_id=job_id)
     if job.status in FINAL:

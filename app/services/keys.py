@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import NotFound
 from app.db.base import utcnow
 from app.db.repositories import keys as repo
+from app.db.session import write_transaction
 from app.db.tables import ApiKey
 from app.schemas.keys import SCOPES, KeyCreated, KeyPublic
 
@@ -44,6 +45,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@write_transaction
 def create(*, session: Session, tenant_id: str, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
     """A new key and its plaintext, which is not stored and cannot be shown again."""
     prefix = secrets.token_hex(6)
@@ -58,6 +60,7 @@ def list_(*, session: Session, tenant_id: str | None) -> list[ApiKey]:
     return repo.list_(session, tenant_id=tenant_id)
 
 
+@write_transaction
 def revoke(*, session: Session, key_id: int, tenant_id: str | None) -> ApiKey:
     """Revoke a key of this tenant (None: any tenant); revoking twice keeps the first time."""
     key = repo.get(session, key_id=key_id, tenant_id=tenant_id)

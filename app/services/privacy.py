@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import FieldError, Invalid
 from app.db.repositories import tenants as repo
+from app.db.session import write_transaction
 from app.schemas.privacy import PrivacyPublic
 from models.pii import PiiDetector, redact
 
@@ -58,6 +59,7 @@ def describe(session: Session, *, tenant_id: str, settings: Settings) -> Privacy
     return PrivacyPublic(pii_redaction=mode, source=source, custom_types=sorted(settings.pii_patterns))
 
 
+@write_transaction
 def set_mode(session: Session, *, tenant_id: str, settings: Settings, mode: Mode | None) -> PrivacyPublic:
     if mode == "hash" and not settings.pii_hash_key:
         raise Invalid(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import FieldError, Invalid
 from app.db.repositories import taxonomy as repo
 from app.db.repositories import tenants
+from app.db.session import write_transaction
 from app.db.tables import TaxonomyVersion
 from app.schemas.nul import refuse_nul
 from models.pipeline import AnalysisPipeline
@@ -30,6 +31,7 @@ def parse_or_raise(raw: bytes) -> Taxonomy:
         raise Invalid(str(exc), code="invalid_taxonomy") from exc
 
 
+@write_transaction
 def activate(*, session: Session, tenant_id: str, raw: bytes) -> Taxonomy:
     """Store a new taxonomy as the tenant's active one; older ones stay for the record."""
     taxonomy = parse_or_raise(raw)
@@ -55,6 +57,7 @@ def active(*, session: Session, tenant_id: str) -> Taxonomy:
     return Taxonomy.model_validate(row.body) if row else default_taxonomy()
 
 
+@write_transaction
 def reset(*, session: Session, tenant_id: str) -> Taxonomy:
     repo.deactivate_all(session, tenant_id=tenant_id)
     session.commit()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import FieldError, Invalid, PayloadTooLarge
 from app.db.repositories import jobs as jobs_repo
+from app.db.session import write_transaction
 from app.db.tables import Job
 from app.ingest.mapping import map_row, validate_mapping
 from app.ingest.readers import Dialect, iter_rows, preview
@@ -69,6 +70,7 @@ def inspect(path: Path, *, filename: str, encoding: str | None, sheet: str | Non
         ) from exc
 
 
+@write_transaction
 def create_job(
     *,
     session: Session,

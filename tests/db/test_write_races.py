@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
+from app.db.repositories.filters import FeedbackFilter
 from app.db.session import make_engine, retry_write_race
+from app.schemas.feedback import FeedbackCreate
+from app.services import feedback, jobs, keys, privacy, taxonomy, uploads
+from models.registry import build_pipeline
+from tests.api.test_taxonomy import HOTEL
+from tests.conftest import alembic_config
 
 
 @pytest.fixture
@@ -100,3 +110,102 @@ def test_other_database_errors_are_not_repeated(engine: Engine) -> None:
         with pytest.raises(OperationalError, match="no such table"):
             retry_write_race(session, transaction)
     assert len(attempts) == 1
+
+
+# Every service write a request can make goes through retry_write_race (app.db.session.write_transaction): each
+# is overtaken once by another connection's commit between its reads and its first write, and still lands.
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> tuple[Engine, Engine]:
+    """koe's schema on SQLite, and a second engine on the same file playing the other request."""
+    url = f"sqlite:///{tmp_path / 'koe.db'}"
+    command.upgrade(alembic_config(url), "head")
+    other = make_engine(url)
+    with other.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE elsewhere (x INTEGER)")
+    return make_engine(url), other
+
+
+def overtaken_once(engine: Engine, other: Engine) -> list[str]:
+    """Before the session's first write statement, the other engine commits a write: SQLITE_BUSY_SNAPSHOT."""
+    begins: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+        elif statement.lstrip().split(" ", 1)[0] in ("INSERT", "UPDATE", "DELETE") and len(begins) == 1:
+            begins.append("overtaken")
+            with other.begin() as connection:
+                connection.exec_driver_sql("INSERT INTO elsewhere VALUES (1)")
+
+    event.listen(engine, "before_cursor_execute", before)
+    return begins
+
+
+def _stored_item(session: Session, settings: Settings) -> int:
+    result = feedback.ingest(
+        session=session,
+        base=build_pipeline("rules"),
+        tenant_id="default",
+        items=[FeedbackCreate(text="配送が遅すぎて困りました。", source="race", external_id="r-1")],
+        settings=settings,
+    )
+    return result.items[0].id
+
+
+def _upload(tmp_path: Path) -> Path:
+    path = tmp_path / "reviews.csv"
+    path.write_text("本文,評価\n思ったより早く届きました。,5\n", encoding="utf-8")
+    return path
+
+
+CALLS: dict[str, Callable[[Session, Settings, Path], Callable[[], object]]] = {
+    "delete feedback": lambda s, st, _: partial(
+        feedback.delete, session=s, tenant_id="default", feedback_id=_stored_item(s, st)
+    ),
+    "create key": lambda s, st, _: partial(keys.create, session=s, tenant_id="default", name="k", scopes=["read"]),
+    "revoke key": lambda s, st, _: partial(
+        keys.revoke,
+        session=s,
+        tenant_id="default",
+        key_id=keys.create(session=s, tenant_id="default", name="k", scopes=["read"])[0].id,
+    ),
+    "set privacy": lambda s, st, _: partial(privacy.set_mode, s, tenant_id="default", settings=st, mode="mask"),
+    "activate taxonomy": lambda s, st, _: partial(
+        taxonomy.activate, session=s, tenant_id="default", raw=HOTEL.encode()
+    ),
+    "reset taxonomy": lambda s, st, _: partial(taxonomy.reset, session=s, tenant_id="default"),
+    "queue rescore": lambda s, st, _: partial(jobs.create_rescore, session=s, tenant_id="default", f=FeedbackFilter()),
+    "cancel job": lambda s, st, _: partial(
+        jobs.cancel,
+        session=s,
+        tenant_id="default",
+        job_id=jobs.create_rescore(session=s, tenant_id="default", f=FeedbackFilter()).id,
+    ),
+    "queue upload": lambda s, st, tmp: partial(
+        uploads.create_job,
+        session=s,
+        tenant_id="default",
+        path=_upload(tmp),
+        filename="reviews.csv",
+        source="race",
+        mapping=None,
+        encoding=None,
+        sheet=None,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_every_service_write_survives_the_race(name: str, migrated: tuple[Engine, Engine], tmp_path: Path) -> None:
+    engine, other = migrated
+    settings = Settings(database_url=str(engine.url), analyzer="rules", embedded_worker=False, auth_required=False)
+    with Session(engine, expire_on_commit=False) as session:
+        call = CALLS[name](session, settings, tmp_path)  # its setup commits first
+        begins = overtaken_once(engine, other)
+        session.execute(text("SELECT count(*) FROM feedback")).scalar()  # a request has read before it writes
+        call()
+    assert begins[:3] == ["BEGIN", "overtaken", "BEGIN IMMEDIATE"], begins  # read, refused, repeated holding the lock
+    with other.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM elsewhere").scalar() == 1
