@@ -12,6 +12,8 @@ from sqlalchemy.types import TypeDecorator
 
 # JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# The same, with Python None stored as SQL NULL instead of JSON null: for "not scored" that SQL can count.
+NullableJSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 # SQLite only auto-increments INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 MAX_ID = 2**63 - 1  # the largest BigId on both: a larger number names no row (and SQLite cannot even bind it)

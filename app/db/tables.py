@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
+from app.db.base import Base, BigId, JSONType, NullableJSON, UTCDateTime, utcnow
 
 # The columns a feedback filter tests, carried in the (tenant, written_at) and (feedback_id) indexes.
 FEEDBACK_FILTERED = ["id", "channel", "segment", "source", "nps", "csat", "ces"]
@@ -80,7 +80,7 @@ class Analysis(Base):
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-turn results and summary
     terms: Mapped[list[str] | None] = mapped_column(JSONType)  # keyword-analytics terms; null if scored before 0005
-    emotions: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # null: scored without an emotion model
+    emotions: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON)  # NULL: scored without an emotion model
 
     feedback: Mapped[Feedback] = relationship(back_populates="analyses")
     topics: Mapped[list[AnalysisTopic]] = relationship(

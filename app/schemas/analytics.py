@@ -273,3 +273,28 @@ class ComparePublic(BaseModel):
     net_sentiment_difference: float | None
     topics: list[TopicDifference] = Field(description="share of items with each topic, a − b (Newcombe interval)")
     terms: KeywordsPublic = Field(description="terms characteristic of a against b")
+
+
+class EmotionCount(BaseModel):
+    emotion: str = Field(description="Plutchik emotion id")
+    label: str
+    n: int = Field(description="items expressing it")
+    share: float | None = Field(description="n / scored; null when no item was scored for emotions")
+
+
+class EmotionStage(BaseModel):
+    stage: str | None = Field(description="stage id; null = no stage given or detected")
+    label: str
+    n: int
+    scored: int
+    emotions: list[EmotionCount]
+
+
+class EmotionBreakdownPublic(BaseModel):
+    n: int = Field(description="items matching the filters")
+    scored: int = Field(
+        description="items whose current analysis carries emotions (scored by a trained model; rule analyses and "
+        "items scored before emotions existed do not): every share is of these"
+    )
+    emotions: list[EmotionCount] = Field(description="all eight, in Plutchik's order")
+    stages: list[EmotionStage] = Field(description="journey order 認知→推奨, then items without a stage")

@@ -14,6 +14,7 @@ from app.schemas.analytics import (
     ComparePublic,
     DriversPublic,
     EmergingPublic,
+    EmotionBreakdownPublic,
     JourneyPublic,
     KeywordsPublic,
     PainPointsPublic,
@@ -70,12 +71,19 @@ def _compare(r: ComparePublic) -> Iterator[dict[str, Any]]:
     yield from (flatten(t) for t in r.topics)
 
 
+def _emotions(r: EmotionBreakdownPublic) -> Iterator[dict[str, Any]]:
+    yield from ({"stage": "(all)", "scored": r.scored, **flatten(e)} for e in r.emotions)
+    for stage in r.stages:
+        yield from ({"stage": stage.stage, "scored": stage.scored, **flatten(e)} for e in stage.emotions)
+
+
 def _interval(interval: tuple[float, float] | None) -> dict[str, Any]:
     return {"difference_interval_low": interval[0], "difference_interval_high": interval[1]} if interval else {}
 
 
 TABLES: dict[type, Callable[[Any], Iterator[dict[str, Any]]]] = {
     JourneyPublic: _journey,
+    EmotionBreakdownPublic: _emotions,
     ScoresPublic: _scores,
     TrendsPublic: _trends,
     PainPointsPublic: lambda r: (flatten(item) for item in r.items),

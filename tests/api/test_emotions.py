@@ -68,3 +68,43 @@ def test_rule_pipeline_answers_no_emotions(client: TestClient) -> None:
     assert client.get(f"/v1/feedback/{posted['items'][0]['id']}").json()["analysis"]["emotions"] is None
     exported = list(csv.DictReader(io.StringIO(client.get("/v1/feedback/export").content.decode("utf-8-sig"))))
     assert [r["emotions"] for r in exported] == [""]
+
+
+def test_emotion_breakdown_counts_items_per_stage(with_emotions: TestClient) -> None:
+    client = with_emotions
+    items = [
+        item(ANGRY, stage="support"),
+        item("ふざけた対応でした。もう頼みません😡", stage="support"),
+        item("丁寧に説明してもらえて助かりました。", stage="support"),
+        item("ふざけてるとしか思えない値上げ。", stage="retention"),
+    ]
+    assert client.post("/v1/feedback", json={"items": items}).status_code == 201
+    client.app.state.pipeline.emotions = None  # type: ignore[attr-defined]  # a later item scored by the rules alone
+    assert client.post("/v1/feedback", json={"items": [item("ふざけるな", stage="support")]}).status_code == 201
+
+    body = client.get("/v1/analytics/emotions").json()
+    assert (body["n"], body["scored"]) == (5, 4)
+    overall = {e["emotion"]: (e["n"], e["share"]) for e in body["emotions"]}
+    assert list(overall) == ["joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation"]
+    assert overall["anger"] == (3, 0.75) and overall["disgust"] == (3, 0.75) and overall["joy"] == (0, 0.0)
+    stages = {s["stage"]: s for s in body["stages"]}
+    assert [s["stage"] for s in body["stages"]] == ["support", "retention"]  # journey order
+    assert (stages["support"]["n"], stages["support"]["scored"], stages["support"]["label"]) == (4, 3, "サポート")
+    support = {e["emotion"]: (e["n"], e["share"]) for e in stages["support"]["emotions"]}
+    assert support["anger"] == (2, round(2 / 3, 4))
+    assert {e["emotion"]: e["n"] for e in stages["retention"]["emotions"]}["anger"] == 1
+
+    only_retention = client.get("/v1/analytics/emotions", params={"stage": "retention"}).json()
+    assert (only_retention["n"], only_retention["scored"]) == (1, 1)
+    rows = list(
+        csv.DictReader(io.StringIO(client.get("/v1/analytics/emotions?format=csv").content.decode("utf-8-sig")))
+    )
+    assert {"stage", "emotion", "label", "n", "share", "scored"} <= set(rows[0])
+    assert len(rows) == 8 * 3  # overall, support, retention
+
+
+def test_emotion_breakdown_without_scored_items_has_no_shares(client: TestClient) -> None:
+    client.post("/v1/feedback", json={"items": [item(ANGRY)]})
+    body = client.get("/v1/analytics/emotions").json()
+    assert body["n"] == 1 and body["scored"] == 0
+    assert all(e["n"] == 0 and e["share"] is None for e in body["emotions"])

@@ -14,6 +14,7 @@ from app.schemas.analytics import (
     CompareRequest,
     DriversPublic,
     EmergingPublic,
+    EmotionBreakdownPublic,
     JourneyPublic,
     KeywordsPublic,
     PainPointsPublic,
@@ -21,7 +22,7 @@ from app.schemas.analytics import (
     TrendsPublic,
 )
 from app.services import analytics as service
-from app.services import signals
+from app.services import emotions, signals
 from app.services.analytics_tables import csv_bytes
 from app.services.keywords import characteristic_terms
 
@@ -47,6 +48,15 @@ def respond(result: BaseModel, fmt: str, name: str) -> BaseModel | Response:
 def journey(session: SessionDep, tenant: TenantDep, f: FilterDep, format: Format = "json") -> BaseModel | Response:
     """Counts and sentiment shares per journey stage, per topic and per stage × topic."""
     return respond(service.journey(session=session, tenant_id=tenant, f=f), format, "journey")
+
+
+@router.get("/emotions", response_model=EmotionBreakdownPublic, responses=CSV_RESPONSE)
+def emotion_breakdown(
+    session: SessionDep, tenant: TenantDep, f: FilterDep, format: Format = "json"
+) -> BaseModel | Response:
+    """Plutchik emotions expressed, overall and per journey stage: items, and shares of the items a trained model
+    scored for emotions (`scored`)."""
+    return respond(emotions.breakdown(session=session, tenant_id=tenant, f=f), format, "emotions")
 
 
 @router.get("/scores", response_model=ScoresPublic, responses=CSV_RESPONSE)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from app.core.time import next_period
@@ -278,3 +278,36 @@ def respondents(
         if topic is not None:
             topics.append(topic)
     return [(analysis_id, value, topics) for analysis_id, (value, topics) in found.items()]
+
+
+def emotion_counts(session: Session, *, tenant_id: str, f: FeedbackFilter) -> list[dict[str, Any]]:
+    """Per stage: items, items scored with emotions, and per emotion the items expressing it (stage, emotion,
+    n). One grouped query over the current analyses; the `present` list is unnested by the database."""
+    per_stage = current_analysis_join(
+        select(
+            Analysis.stage.label("stage"),
+            func.count().label("n"),
+            func.count(Analysis.emotions).label("scored"),
+        ).select_from(Feedback)
+    )
+    found: dict[str | None, dict[str, Any]] = {
+        row.stage: {"stage": row.stage, "n": row.n, "scored": row.scored, "emotions": {}}
+        for row in session.execute(apply_filter(per_stage, tenant_id, f).group_by(Analysis.stage))
+    }
+    present = _present_emotions(session)
+    per_emotion = current_analysis_join(
+        select(Analysis.stage.label("stage"), present.c.value.label("emotion"), func.count().label("n")).select_from(
+            Feedback
+        )
+    ).join(present, true())
+    per_emotion = apply_filter(per_emotion, tenant_id, f).group_by(Analysis.stage, present.c.value)
+    for row in session.execute(per_emotion):
+        found[row.stage]["emotions"][row.emotion] = row.n
+    return list(found.values())
+
+
+def _present_emotions(session: Session) -> Any:
+    """The analysis's `emotions.present` list as rows (a table-valued function of the row, lateral by nature)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.jsonb_array_elements_text(Analysis.emotions["present"]).table_valued("value").alias("present")
+    return func.json_each(Analysis.emotions, "$.present").table_valued("value").alias("present")
