@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.services import keys
+from models.analyzers.base import DocumentResult, Labelled
+from models.document import Document
 
 _ids = itertools.count(1)
 
@@ -34,3 +37,24 @@ def api_key(session: Session, tenant: str = "default", *scopes: str, name: str =
     """Authorization headers of a new API key of `tenant` (scopes default to ingest + read)."""
     _, token = keys.create(session=session, tenant_id=tenant, name=name, scopes=list(scopes or ("ingest", "read")))
     return {"Authorization": f"Bearer {token}"}
+
+
+EMOTION_CUES = {"ふざけ": {"anger": 0.91, "disgust": 0.62}, "😡": {"anger": 0.8}, "最高": {"joy": 0.9}}
+
+
+class CueEmotions:
+    """A stand-in emotion analyzer for service tests (the trained model's emotions are tested on the model itself):
+    emotions from a few cues, each at a fixed probability."""
+
+    name, version, portable = "emotions-stand-in", "0.1", True
+
+    def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
+        return [DocumentResult(self._found(doc.text), []) for doc in documents]
+
+    def _found(self, text: str) -> Labelled:
+        scores: dict[str, float] = {}
+        for cue, emotions in EMOTION_CUES.items():
+            if cue in text:
+                scores |= {e: max(p, scores.get(e, 0.0)) for e, p in emotions.items()}
+        ranked = dict(sorted(scores.items(), key=lambda kv: -kv[1]))
+        return Labelled(next(iter(ranked), None), ranked)

@@ -6,37 +6,22 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from models.analyzers.base import DocumentResult, Labelled
-from models.document import Document
 from models.registry import build_pipeline
-from tests.factories import REVIEW_POSITIVE, item
+from tests.factories import REVIEW_POSITIVE, CueEmotions, item
 
 ANGRY = "三回も電話したのに折り返しなし。ふざけてるの？😡"
-
-
-class AngerWhenProvoked:
-    name, version, portable = "emotions-stand-in", "0.1", True
-
-    def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
-        provoked = lambda doc: "ふざけ" in doc.text  # noqa: E731
-        return [
-            DocumentResult(
-                Labelled("anger", {"anger": 0.91, "disgust": 0.62}) if provoked(d) else Labelled(None, {}), []
-            )
-            for d in documents
-        ]
 
 
 @pytest.fixture
 def with_emotions(client: TestClient) -> Iterator[TestClient]:
     rules = client.app.state.pipeline  # type: ignore[attr-defined]
     client.app.state.pipeline = build_pipeline("rules")  # type: ignore[attr-defined]
-    client.app.state.pipeline.emotions = AngerWhenProvoked()  # type: ignore[attr-defined]
+    client.app.state.pipeline.emotions = CueEmotions()  # type: ignore[attr-defined]
     yield client
     client.app.state.pipeline = rules  # type: ignore[attr-defined]
 

@@ -28,6 +28,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.browser import seed
 from tests.conftest import alembic_config
+from tests.factories import CueEmotions
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -96,6 +97,7 @@ def site(browser_database: str) -> Iterator[Site]:
         live_server(server_settings(browser_database, auth_required=False)) as (url, app),
         httpx.Client(base_url=url, timeout=30) as api,
     ):
+        app.state.pipeline.emotions = CueEmotions()  # the rules answer none; the emotion panel needs some
         hostile = {"source": "web_form", "external_id": "html-1", "channel": "other", "stage": "support"}
         response = api.post("/v1/feedback", json={"items": [*seed.items(), hostile | {"text": HOSTILE_TEXT}]})
         assert response.status_code == 201, response.text

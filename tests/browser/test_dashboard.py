@@ -96,6 +96,15 @@ def test_dashboard_shows_the_api_numbers(driver: WebDriver, site: Site) -> None:
     trend = site.api.get("/v1/analytics/trends", params={"interval": "week"}).json()["series"][0]["points"]
     line = "return echarts.getInstanceByDom(document.getElementById('nps-trend')).getOption().series[1].data"
     assert driver.execute_script(line) == [point["nps"]["score"] for point in trend]
+    emotions = site.api.get("/v1/analytics/emotions").json()
+    assert emotions["scored"] > 0 and any(e["n"] for e in emotions["emotions"])
+    shown = [
+        [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+        for tr in driver.find_elements(By.CSS_SELECTOR, "#emotions tbody tr")
+    ]
+    ranked = sorted(emotions["emotions"], key=lambda e: -e["n"])  # most expressed first, as the panel shows them
+    assert shown == [[e["label"], f"{e['n']:,}", f"{e['share'] * 100:.1f} %"] for e in ranked]
+    assert str(emotions["scored"]) in text(driver, "emotions-note")
 
 
 def test_channel_filter_reloads_every_panel(driver: WebDriver, site: Site) -> None:

@@ -279,6 +279,15 @@ function renderKeywords(result) {
   $("keywords").tBodies[0].replaceChildren(...rows);
 }
 
+function renderEmotions(result) {
+  $("emotions-note").textContent = result.scored
+    ? `学習済みモデルが感情を判定した ${integer(result.scored)} 件のうち、各感情が表れている件数と割合（1 件に複数の感情があり得ます）`
+    : "感情を判定した声がありません（感情は学習済みモデル koe-accurate だけが判定し、ルール解析では判定しません）。";
+  const shown = result.scored ? [...result.emotions].sort((a, b) => b.n - a.n) : [];
+  const rows = shown.map((e) => el("tr", null, el("td", null, e.label), el("td", "num", integer(e.n)), el("td", "num", percent(e.share))));
+  $("emotions").tBodies[0].replaceChildren(...rows);
+}
+
 // ---- loading
 async function reload() {
   const generation = ++state.generation;
@@ -300,6 +309,7 @@ async function reload() {
     get("pain-points", { limit: 5 }).then(current(renderPainPoints)),
     get("emerging").then(current(renderEmerging)),
     get("keywords", { limit: 20 }).then(current(renderKeywords)),
+    get("emotions").then(current(renderEmotions)),
   ]);
   if (generation !== state.generation) return;
   finish(results.filter((r) => r.status === "rejected").map((r) => r.reason));
