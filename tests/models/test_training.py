@@ -3,6 +3,7 @@ fits calibration on dev, chooses roles against the rules, scores test, and saves
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,18 @@ def test_refit_heads_of_a_saved_model(tiny_base: Path, tmp_path: Path) -> None:
     assert all(
         torch.isfinite(v).all() for v in loaded.predict([prepare("対応が早くて助かりました。")])[0].document.values()
     )
+
+
+def test_batches_keep_to_the_document_and_character_budgets() -> None:
+    def example(length: int) -> train.Example:
+        return train.Example(["あ" * length], {}, [0])
+
+    items = [example(n) for n in (5, 40, 900, 1_500, 2_400, 30, 3_000, 4_500, 60)]
+    planned = train.batches(items, 3, random.Random(1))
+    assert sorted(id(e) for b in planned for e in b) == sorted(map(id, items))  # every document once
+    for batch in planned:
+        assert len(batch) <= 3
+        assert len(batch) == 1 or sum(e.length for e in batch) <= train.BATCH_CHARACTERS
+    assert [e.length for b in planned for e in b if len(b) == 1 and e.length > train.BATCH_CHARACTERS] == [4_500]
+    again = train.batches(items, 3, random.Random(1))  # same seed, same plan
+    assert [[e.length for e in b] for b in planned] == [[e.length for e in b] for b in again]

@@ -282,7 +282,8 @@ def respondents(
 
 def emotion_counts(session: Session, *, tenant_id: str, f: FeedbackFilter) -> list[dict[str, Any]]:
     """Per stage: items, items scored with emotions, and per emotion the items expressing it (stage, emotion,
-    n). One grouped query over the current analyses; the `present` list is unnested by the database."""
+    n). Two grouped queries over the current analyses (not the daily rollup, which has no emotions); the `present`
+    list is unnested by the database."""
     per_stage = current_analysis_join(
         select(
             Analysis.stage.label("stage"),
