@@ -213,3 +213,21 @@ class TenantSetting(Base):
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     pii_redaction: Mapped[str | None] = mapped_column(String(8))  # off / mask / hash; null = KOE_PII_REDACTION
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class FeedbackLabel(Base):
+    """An analyst's correction of an item's labels: the gold data a tenant's retraining learns from. Only the
+    labels given are set; each correction is kept (the newest per item is the current one)."""
+
+    __tablename__ = "feedback_label"
+    __table_args__ = (Index("ix_feedback_label_tenant_feedback", "tenant_id", "feedback_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    feedback_id: Mapped[int] = mapped_column(ForeignKey("feedback.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sentiment: Mapped[str | None] = mapped_column(String(16))
+    topics: Mapped[list[str] | None] = mapped_column(NullableJSON)
+    stage: Mapped[str | None] = mapped_column(String(16))
+    emotions: Mapped[list[str] | None] = mapped_column(NullableJSON)
+    analysis_id: Mapped[int | None] = mapped_column(BigId)  # the analysis being corrected (its model versions)

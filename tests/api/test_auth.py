@@ -66,6 +66,8 @@ def test_a_revoked_key_is_401(client: TestClient, session: Session) -> None:
         ("read", "POST", "/v1/feedback"),
         ("read", "POST", "/v1/analyze"),
         ("read", "DELETE", "/v1/feedback/1"),
+        ("read", "POST", "/v1/feedback/1/labels"),
+        ("ingest", "GET", "/v1/feedback/1/labels"),
         ("read", "POST", "/v1/uploads/preview"),
         ("read", "POST", "/v1/jobs/1/cancel"),
         ("ingest", "GET", "/v1/feedback"),

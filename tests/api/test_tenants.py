@@ -61,6 +61,9 @@ def test_feedback_of_another_tenant_cannot_be_read_listed_or_deleted(
     theirs = seed_globex(client, globex)
     same_as_missing(client, "GET", "/v1/feedback/{}", theirs, acme)
     same_as_missing(client, "DELETE", "/v1/feedback/{}", theirs, acme)
+    same_as_missing(client, "GET", "/v1/feedback/{}/labels", theirs, acme)
+    correction = client.post(f"/v1/feedback/{theirs}/labels", json={"sentiment": "positive"}, headers=acme)
+    assert correction.status_code == 404 and correction.json()["code"] == "feedback_not_found"
     assert client.get("/v1/feedback", headers=acme).json() == {"data": [], "count": 0, "next_cursor": None}
     assert client.get("/v1/feedback", params={"segment": "gold"}, headers=acme).json()["count"] == 0
     assert client.get(f"/v1/feedback/{theirs}", headers=globex).status_code == 200  # not deleted

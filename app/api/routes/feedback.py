@@ -16,7 +16,8 @@ from app.api.deps import (
     TenantDep,
 )
 from app.schemas.feedback import FeedbackBatchCreate, FeedbackBatchResult, FeedbackPublic, FeedbacksPublic
-from app.services import export
+from app.schemas.labels import LabelCreate, LabelPublic, LabelsPublic
+from app.services import export, labels
 from app.services import feedback as service
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
@@ -90,3 +91,20 @@ def get_feedback(feedback_id: RowId, session: SessionDep, tenant: TenantDep) -> 
 def delete_feedback(feedback_id: RowId, session: SessionDep, tenant: TenantDep) -> Response:
     service.delete(session=session, tenant_id=tenant, feedback_id=feedback_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{feedback_id}/labels",
+    response_model=LabelPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[IngestScope],
+)
+def correct_labels(feedback_id: RowId, body: LabelCreate, session: SessionDep, tenant: TenantDep) -> LabelPublic:
+    """Correct the item's sentiment, topics, stage or emotions (any of them). Corrections are kept, newest last,
+    with the analysis they correct; they are the gold data a tenant's retraining learns from."""
+    return labels.correct(session=session, tenant_id=tenant, feedback_id=feedback_id, body=body)
+
+
+@router.get("/{feedback_id}/labels", response_model=LabelsPublic, dependencies=[ReadScope])
+def list_labels(feedback_id: RowId, session: SessionDep, tenant: TenantDep) -> LabelsPublic:
+    return labels.of_item(session=session, tenant_id=tenant, feedback_id=feedback_id)
