@@ -40,7 +40,7 @@ SEED = 20261125
 ADAPTER_LR, HEAD_LR = 4e-4, 3e-3
 # Backpropagation through 12 layers keeps every window's activations: 16 documents of 2,000 characters took 14 GB.
 BATCH_CHARACTERS = 4_000
-VERSION = "2.1.0"  # 2.1: topic, emotion and stage heads refitted on frozen vectors (pipelines.heads)
+VERSION = "2.2.0"  # 2.1: heads refitted on frozen vectors (pipelines.heads); 2.2: retrained, heads at their own rate
 
 
 @dataclass
