@@ -7,7 +7,9 @@ it is rebuilt offline by `python -m pipelines.base_model` (or loaded from a hub 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -128,12 +130,27 @@ def with_lora(encoder: nn.Module, rank: int) -> nn.Module:
 
 
 def save(model: MultiTaskModel, spec: ModelSpec, directory: Path) -> None:
+    """Adapters, heads and spec; the version gets the digest of the saved weights, so that two different models
+    never share a version (a stored analysis names the exact weights that scored it)."""
     directory.mkdir(parents=True, exist_ok=True)
     encoder = model.encoder
     if isinstance(encoder, PeftModel):
         encoder.save_pretrained(str(directory / "adapter"))
     save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, directory / "heads.safetensors")
+    spec.version = f"{_WEIGHTS_SUFFIX.sub('', spec.version)}.w{weights_digest(directory)}"
     save_spec(spec, directory)
+
+
+_WEIGHTS_SUFFIX = re.compile(r"\.w[0-9a-f]{8}$")
+
+
+def weights_digest(directory: Path) -> str:
+    """The first 8 hex digits of a sha256 over the adapter and head tensors (not their configs, card or spec)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.safetensors")):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def save_spec(spec: ModelSpec, directory: Path) -> None:

@@ -46,7 +46,7 @@ def pipeline(tiny: tuple[Path, Path]) -> AnalysisPipeline:
     return AnalysisPipeline(**neural.analyzers(tiny[0], str(tiny[1]), quantize=True))
 
 
-def test_every_part_is_well_formed(pipeline: AnalysisPipeline) -> None:
+def test_every_part_is_well_formed(pipeline: AnalysisPipeline, tiny: tuple[Path, Path]) -> None:
     result = pipeline.analyze([AnalysisInput(CHAT)])[0]
     assert set(result.sentiment["scores"]) == {"positive", "neutral", "negative", "mixed"}
     assert sum(result.sentiment["scores"].values()) == pytest.approx(1, abs=1e-3)
@@ -55,8 +55,10 @@ def test_every_part_is_well_formed(pipeline: AnalysisPipeline) -> None:
     for sentence in result.sentences:
         assert CHAT[sentence["offset"] : sentence["offset"] + sentence["length"]] == sentence["text"]
         assert sum(sentence["sentiment"]["scores"].values()) == pytest.approx(1, abs=1e-3)
-    assert result.model_versions["sentiment"] == "koe-tiny-sentiment@0.0.1+int8"
-    assert result.model_versions["emotions"] == "koe-tiny-emotions@0.0.1+int8"
+    version = multitask.load_spec(tiny[0]).version  # 0.0.1.w<weights digest>
+    assert version.startswith("0.0.1.w")
+    assert result.model_versions["sentiment"] == f"koe-tiny-sentiment@{version}+int8"
+    assert result.model_versions["emotions"] == f"koe-tiny-emotions@{version}+int8"
     assert result.emotions is not None and result.emotions["present"] == ["anger"]
     assert 0.0 <= result.emotions["scores"]["anger"] <= 1.0
 

@@ -65,7 +65,8 @@ def test_train_calibrate_choose_and_save(tiny_base: Path, tmp_path: Path) -> Non
     multitask.save(model, spec, tmp_path / "model")
     served = AnalysisPipeline(**neural.analyzers(tmp_path / "model", str(tiny_base)))
     result = served.analyze([AnalysisInput(rows["test"][0]["text"])])[0]
-    assert result.model_versions["sentiment"] == "koe-tiny-sentiment@0.0.1"
+    assert result.model_versions["sentiment"] == f"koe-tiny-sentiment@{spec.version}"
+    assert spec.version == f"0.0.1.w{multitask.weights_digest(tmp_path / 'model')}"
     assert len(result.sentences) >= 1
 
 
@@ -108,3 +109,18 @@ def test_batches_keep_to_the_document_and_character_budgets() -> None:
     assert [e.length for b in planned for e in b if len(b) == 1 and e.length > train.BATCH_CHARACTERS] == [4_500]
     again = train.batches(items, 3, random.Random(1))  # same seed, same plan
     assert [[e.length for e in b] for b in planned] == [[e.length for e in b] for b in again]
+
+
+def test_the_version_names_the_weights(tiny_base: Path, tmp_path: Path) -> None:
+    spec = multitask.ModelSpec(
+        name="koe-tiny", version="0.0.1", base_model=str(tiny_base), topics=[t.id for t in default_taxonomy().topics]
+    )
+    model = multitask.MultiTaskModel(XLMRobertaModel.from_pretrained(tiny_base, add_pooling_layer=False), spec)
+    multitask.save(model, spec, tmp_path / "a")
+    first = spec.version
+    multitask.save(model, spec, tmp_path / "b")  # the same weights again: the same version, no second suffix
+    assert spec.version == first and first.count(".w") == 1
+    with torch.no_grad():
+        model.heads["topics"].bias += 0.1
+    multitask.save(model, spec, tmp_path / "c")
+    assert spec.version != first and spec.version.startswith("0.0.1.w")
