@@ -33,11 +33,12 @@ def fit_thresholds(logits: torch.Tensor, targets: torch.Tensor, names: Sequence[
         if not gold.any():
             chosen[name] = 0.5
             continue
-        chosen[name] = max(grid, key=lambda t: (_f1(probabilities[:, j] >= t, gold), -abs(t - 0.5)))
+        chosen[name] = max(grid, key=lambda t: (f1(probabilities[:, j] >= t, gold), -abs(t - 0.5)))
     return chosen
 
 
-def _f1(predicted: torch.Tensor, gold: torch.Tensor) -> float:
+def f1(predicted: torch.Tensor, gold: torch.Tensor) -> float:
+    """F1 of boolean decisions against boolean gold (0 when nothing is right)."""
     tp = float((predicted & gold).sum())
     fp = float((predicted & ~gold).sum())
     fn = float((~predicted & gold).sum())

@@ -25,7 +25,14 @@ from models.pipeline import AnalysisInput, DocumentAnalysis
 from models.registry import ModelOptions, available, build_pipeline, names
 from pipelines import corpus
 from pipelines.common import EVAL_DIR, ROOT, read_jsonl, table
-from pipelines.metrics import accuracy, expected_calibration_error, f1_per_class, macro_f1, micro_f1_sets
+from pipelines.metrics import (
+    accuracy,
+    expected_calibration_error,
+    f1_per_class,
+    f1_per_label_sets,
+    macro_f1,
+    micro_f1_sets,
+)
 
 BATCH = 64
 
@@ -212,7 +219,7 @@ def _emotion_rows(name: str, gold: Sequence[set[str]], found: Sequence[dict[str,
     if any(f is None for f in found):
         return []
     predicted = [set(f["present"]) for f in found if f is not None]
-    per_emotion = {e: micro_f1_sets([{e} & g for g in gold], [{e} & p for p in predicted]) for e in EMOTIONS}
+    per_emotion = f1_per_label_sets(gold, predicted, EMOTIONS)
     return [
         Row(
             name,

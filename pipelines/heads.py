@@ -17,7 +17,7 @@ from torch import nn
 
 from models.multitask import MultiTaskModel
 from models.windows import pack
-from pipelines.calibrate import fit_thresholds
+from pipelines.calibrate import f1, fit_thresholds
 
 L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3)
 MULTI_LABEL = ("topics", "emotions")
@@ -80,14 +80,8 @@ def dev_score(task: str, logits: torch.Tensor, gold: torch.Tensor) -> float:
     predicted = torch.sigmoid(logits) >= torch.tensor([thresholds[n] for n in names])
     truth = gold > 0.5
     if task == "topics":
-        return _f1(predicted, truth)
-    return sum(_f1(predicted[:, j], truth[:, j]) for j in range(truth.shape[1])) / truth.shape[1]
-
-
-def _f1(predicted: torch.Tensor, gold: torch.Tensor) -> float:
-    tp = float((predicted & gold).sum())
-    wrong = float((predicted ^ gold).sum())
-    return 2 * tp / (2 * tp + wrong) if tp else 0.0
+        return f1(predicted, truth)
+    return sum(f1(predicted[:, j], truth[:, j]) for j in range(truth.shape[1])) / truth.shape[1]
 
 
 @dataclass(frozen=True)

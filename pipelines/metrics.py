@@ -36,6 +36,18 @@ def micro_f1_sets(gold: Sequence[set[str]], predicted: Sequence[set[str]]) -> fl
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
+def f1_per_label_sets(
+    gold: Sequence[set[str]], predicted: Sequence[set[str]], labels: Sequence[str]
+) -> dict[str, float]:
+    """Each label's F1 over multi-label sets (present or not, per item); 0 for a label never right."""
+    return {label: micro_f1_sets([{label} & g for g in gold], [{label} & p for p in predicted]) for label in labels}
+
+
+def macro_f1_sets(gold: Sequence[set[str]], predicted: Sequence[set[str]], labels: Sequence[str]) -> float:
+    per_label = f1_per_label_sets(gold, predicted, labels)
+    return sum(per_label.values()) / len(per_label)
+
+
 def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
     """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins."""
     total, error = len(confidence), 0.0

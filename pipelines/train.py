@@ -31,7 +31,7 @@ from models.windows import Windows, pack
 from pipelines import corpus, heads
 from pipelines.calibrate import fit_temperature, fit_thresholds
 from pipelines.common import ROOT
-from pipelines.metrics import accuracy, macro_f1, micro_f1_sets
+from pipelines.metrics import accuracy, macro_f1, macro_f1_sets, micro_f1_sets
 
 DEFAULT_BASE = ROOT / "data" / "base-model" / "multilingual-e5-small"
 DEFAULT_OUT = ROOT / "models" / "artifacts" / "koe-accurate"
@@ -208,18 +208,9 @@ def choose_roles(spec: ModelSpec, logits: Logits, dev_rows: Sequence[dict[str, A
     """Which roles the model serves: each role goes to the model only where it beats the rules on dev. Emotions have
     no rule analyzer: the model must beat answering every emotion present (the best constant answer for F1)."""
     rules = build_pipeline("rules").analyze([AnalysisInput(r["text"]) for r in dev_rows])
-    topic_t = torch.tensor([spec.thresholds[f"topic:{t}"] for t in spec.topics])
-    model_topics = [
-        {t for t, on in zip(spec.topics, row, strict=True) if on}
-        for row in (torch.sigmoid(logits.tasks["topics"]) >= topic_t).tolist()
-    ]
-    gold_topics = [set(r["topics"]) for r in dev_rows]
-    emotion_t = torch.tensor([spec.thresholds[f"emotion:{e}"] for e in spec.emotions])
-    model_emotions = [
-        {e for e, on in zip(spec.emotions, row, strict=True) if on}
-        for row in (torch.sigmoid(logits.tasks["emotions"]) >= emotion_t).tolist()
-    ]
-    gold_emotions = [set(r["emotions"]) for r in dev_rows]
+    model_topics = present(logits.tasks["topics"], spec.topics, spec.thresholds, "topic")
+    model_emotions = present(logits.tasks["emotions"], spec.emotions, spec.thresholds, "emotion")
+    gold_topics, gold_emotions = [set(r["topics"]) for r in dev_rows], [set(r["emotions"]) for r in dev_rows]
     argmax = lambda task, labels: [labels[i] for i in logits.tasks[task].argmax(-1).tolist()]  # noqa: E731
     sentiments, stages = [r["sentiment"] for r in dev_rows], [r["stage"] for r in dev_rows]
     scores = {  # role: (metric, rules, model)
@@ -240,8 +231,8 @@ def choose_roles(spec: ModelSpec, logits: Logits, dev_rows: Sequence[dict[str, A
         ),
         "emotions": (
             "macro-F1",
-            emotions_macro_f1(gold_emotions, [set(spec.emotions)] * len(dev_rows), spec.emotions),
-            emotions_macro_f1(gold_emotions, model_emotions, spec.emotions),
+            macro_f1_sets(gold_emotions, [set(spec.emotions)] * len(dev_rows), spec.emotions),
+            macro_f1_sets(gold_emotions, model_emotions, spec.emotions),
         ),
     }
     spec.serves = [role for role, (_, by_rules, by_model) in scores.items() if by_model > by_rules]
@@ -259,13 +250,7 @@ def test_metrics(model: MultiTaskModel, tokenizer: Any, spec: ModelSpec, docs: S
     sentence_logits, sentence_gold = logits.sentences()
     gold = lambda key: [e.targets[key] for e in docs]  # noqa: E731
     argmax = lambda values: values.argmax(-1).tolist()  # noqa: E731
-    topic_t = torch.tensor([spec.thresholds[f"topic:{t}"] for t in spec.topics])
-    emotion_t = torch.tensor([spec.thresholds[f"emotion:{e}"] for e in spec.emotions])
-    topic_pred = (torch.sigmoid(doc_logits["topics"]) >= topic_t).tolist()
-    emotion_pred = (torch.sigmoid(doc_logits["emotions"]) >= emotion_t).tolist()
-    as_sets = lambda rows, names: [{n for n, on in zip(names, row, strict=True) if on} for row in rows]  # noqa: E731
-    emotion_gold = as_sets([[v > 0.5 for v in e.targets["emotions"]] for e in docs], spec.emotions)
-    emotion_sets = as_sets(emotion_pred, spec.emotions)
+    as_sets = lambda key, names: [{n for n, v in zip(names, e.targets[key], strict=True) if v > 0.5} for e in docs]  # noqa: E731
     return {
         "doc_sentiment_macro_f1": macro_f1(
             gold("doc_sentiment"), argmax(doc_logits["doc_sentiment"]), list(range(len(spec.doc_sentiment)))
@@ -274,18 +259,21 @@ def test_metrics(model: MultiTaskModel, tokenizer: Any, spec: ModelSpec, docs: S
             sentence_gold.tolist(), argmax(sentence_logits), list(range(len(spec.sentence_sentiment)))
         ),
         "topics_micro_f1": micro_f1_sets(
-            as_sets([[v > 0.5 for v in e.targets["topics"]] for e in docs], spec.topics),
-            as_sets(topic_pred, spec.topics),
+            as_sets("topics", spec.topics), present(doc_logits["topics"], spec.topics, spec.thresholds, "topic")
         ),
         "stage_accuracy": accuracy(gold("stage"), argmax(doc_logits["stage"])),
-        "emotions_macro_f1": emotions_macro_f1(emotion_gold, emotion_sets, spec.emotions),
+        "emotions_macro_f1": macro_f1_sets(
+            as_sets("emotions", spec.emotions),
+            present(doc_logits["emotions"], spec.emotions, spec.thresholds, "emotion"),
+            spec.emotions,
+        ),
     }
 
 
-def emotions_macro_f1(gold: Sequence[set[str]], predicted: Sequence[set[str]], emotions: Sequence[str]) -> float:
-    """The mean over emotions of each emotion's F1 (present or not, per document)."""
-    per_emotion = (micro_f1_sets([{e} & g for g in gold], [{e} & p for p in predicted]) for e in emotions)
-    return sum(per_emotion) / len(emotions)
+def present(logits: torch.Tensor, names: Sequence[str], thresholds: dict[str, float], kind: str) -> list[set[str]]:
+    """The labels each row's multi-label logits turn on, at the dev-fitted thresholds (`<kind>:<name>`)."""
+    cut = torch.tensor([thresholds[f"{kind}:{n}"] for n in names])
+    return [{n for n, on in zip(names, row, strict=True) if on} for row in (torch.sigmoid(logits) >= cut).tolist()]
 
 
 def model_card(spec: ModelSpec) -> str:
