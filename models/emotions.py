@@ -1,6 +1,5 @@
 """Plutchik's eight basic emotions: the labels of koe's emotion head (presence of each, multi-label)."""
 
-EMOTIONS = ["joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation"]
 EMOTION_LABELS = {
     "joy": "喜び",
     "trust": "信頼",
@@ -11,4 +10,4 @@ EMOTION_LABELS = {
     "anger": "怒り",
     "anticipation": "期待",
 }
-assert list(EMOTION_LABELS) == EMOTIONS
+EMOTIONS = list(EMOTION_LABELS)  # the head's output order

@@ -34,7 +34,7 @@ class LabelCreate(BaseModel):
         return stage_id(value) or value if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _something(self) -> LabelCreate:
+    def _at_least_one_label(self) -> LabelCreate:
         if self.sentiment is None and self.topics is None and self.stage is None and self.emotions is None:
             raise ValueError("give at least one of sentiment, topics, stage, emotions")
         return self

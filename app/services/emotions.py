@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
@@ -16,10 +17,7 @@ from models.journey import STAGES
 
 def breakdown(*, session: Session, tenant_id: str, f: FeedbackFilter) -> EmotionBreakdownPublic:
     rows = sorted(repo.emotion_counts(session, tenant_id=tenant_id, f=f), key=lambda r: stage_order(r["stage"]))
-    overall: dict[str, int] = {}
-    for row in rows:
-        for emotion, n in row["emotions"].items():
-            overall[emotion] = overall.get(emotion, 0) + n
+    overall = sum((Counter(r["emotions"]) for r in rows), Counter[str]())
     scored = sum(r["scored"] for r in rows)
     return EmotionBreakdownPublic(
         n=sum(r["n"] for r in rows),
