@@ -36,7 +36,7 @@ def prepare(text: str) -> Document:
         normalized,
         [
             Sentence(span.start, span.end, normalized.text[span.start : span.end], tokens)
-            for span, tokens in _tokens_by_sentence(normalized.text, split_sentences(normalized.text))
+            for span, tokens in _tokens_by_sentence(normalized.text, split_sentences(normalized))
         ],
     )
 

@@ -48,6 +48,11 @@ class NormalizedText:
             return pos, pos
         return self.starts[start], self.ends[end - 1]
 
+    def inside_group(self, i: int) -> bool:
+        """Whether position i falls between two characters made from one original piece (a grapheme NFKC
+        expanded, or a kaomoji kept verbatim): a cut there would give both sides the same original span."""
+        return 0 < i < len(self.starts) and self.starts[i] == self.starts[i - 1]
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -215,10 +220,14 @@ def _ends_clause(text: str, end: int) -> bool:
     )
 
 
-def split_sentences(text: str) -> list[Span]:
-    """Sentence spans: 。！？!?… and line breaks, clause-final emoji/kaomoji; never inside 「」『』（）."""
+def split_sentences(text: str | NormalizedText) -> list[Span]:
+    """Sentence spans: 。！？!?… and line breaks, clause-final emoji/kaomoji; never inside 「」『』（）, nor, for a
+    normalized text, inside what one piece of the original became (`(´)orz` reads `(´)o` + `rz` as a kaomoji)."""
+    normalized = text if isinstance(text, NormalizedText) else None
+    text = normalized.text if normalized else text
+    cuts = [c for c in _boundaries(text) if not (normalized and normalized.inside_group(c))]
     spans, start = [], 0
-    for cut in [*_boundaries(text), len(text)]:
+    for cut in [*cuts, len(text)]:
         s, e = start, cut
         while s < e and text[s].isspace():
             s += 1

@@ -121,7 +121,7 @@ def test_offset_map_is_aligned_and_monotonic(original):
 @pytest.mark.parametrize("original", REALISTIC)
 def test_every_sentence_span_maps_back_to_an_original_slice_that_normalizes_to_it(original):
     norm = normalize(original)
-    spans = split_sentences(norm.text)
+    spans = split_sentences(norm)
     assert spans
     for first in range(len(spans)):
         for last in range(first, len(spans)):
@@ -207,7 +207,7 @@ def test_long_chat_transcript_splits_per_line():
         lines.append(f"担当: ご不便をおかけしております。確認いたします（{i}件目）")
     text = "\r\n".join(lines)
     norm = normalize(text)
-    got = [norm.text[s.start : s.end] for s in split_sentences(norm.text)]
+    got = [norm.text[s.start : s.end] for s in split_sentences(norm)]
     assert all("\n" not in s for s in got)
     assert sum(s.startswith("客:") for s in got) == 25
     assert sum(s.startswith("担当:") for s in got) == 25
@@ -221,8 +221,17 @@ def test_a_sentence_end_keeps_what_joins_it_into_one_grapheme(joiner):
     # original, so a cut between them made two sentences share (and overlap on) that grapheme's span.
     original = f"届いた。{joiner}次も頼む"
     norm = normalize(original)
-    spans = [norm.to_original(s.start, s.end) for s in split_sentences(norm.text)]
+    spans = [norm.to_original(s.start, s.end) for s in split_sentences(norm)]
     assert [original[a:b] for a, b in spans] == [f"届いた。{joiner}", "次も頼む"]
+
+
+def test_no_sentence_ends_inside_a_piece_kept_whole_from_the_original():
+    # Found by tests/models/test_text_properties.py: the control character between (´) and orz is dropped, and in
+    # the normalized text (´)o reads as a kaomoji with an arm, which ended a sentence inside the piece `orz`.
+    original = "(´)\x1forz"
+    norm = normalize(original)
+    spans = [norm.to_original(s.start, s.end) for s in split_sentences(norm)]
+    assert [original[a:b] for a, b in spans] == [original]
 
 
 def test_leading_and_trailing_whitespace_is_not_part_of_a_sentence():
