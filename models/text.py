@@ -224,14 +224,14 @@ def split_sentences(text: str | NormalizedText) -> list[Span]:
     """Sentence spans: 。！？!?… and line breaks, clause-final emoji/kaomoji; never inside 「」『』（）, nor, for a
     normalized text, inside what one piece of the original became (`(´)orz` reads `(´)o` + `rz` as a kaomoji)."""
     normalized = text if isinstance(text, NormalizedText) else None
-    text = normalized.text if normalized else text
-    cuts = [c for c in _boundaries(text) if not (normalized and normalized.inside_group(c))]
+    plain = normalized.text if normalized else str(text)
+    cuts = [c for c in _boundaries(plain) if not (normalized and normalized.inside_group(c))]
     spans, start = [], 0
-    for cut in [*cuts, len(text)]:
+    for cut in [*cuts, len(plain)]:
         s, e = start, cut
-        while s < e and text[s].isspace():
+        while s < e and plain[s].isspace():
             s += 1
-        while e > s and text[e - 1].isspace():
+        while e > s and plain[e - 1].isspace():
             e -= 1
         if e > s:
             spans.append(Span(s, e))
