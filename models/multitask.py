@@ -81,7 +81,10 @@ class MultiTaskModel(nn.Module):
         return documents, segment_mean(hidden, windows.sentence_of_token, windows.sentences)
 
     def forward(self, windows: Windows) -> dict[str, torch.Tensor]:
-        documents, sentences = (self.dropout(v) for v in self.pooled(windows))
+        return self.read(*(self.dropout(v) for v in self.pooled(windows)))
+
+    def read(self, documents: torch.Tensor, sentences: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The heads' logits for pooled document and sentence vectors."""
         out = {task: head(documents) for task, head in self.heads.items() if task != "sentence_sentiment"}
         for task in SENTENCE_TASKS:
             out[task if task.startswith("sentence_") else f"sentence_{task}"] = self.heads[task](sentences)
@@ -90,10 +93,13 @@ class MultiTaskModel(nn.Module):
 
 @dataclass
 class DocumentLogits:
-    """One document's outputs: logits per document task, and per sentence task one row per sentence."""
+    """One document's outputs: logits per document task, and per sentence task one row per sentence; the pooled
+    vectors the heads read (for similarity to texts no head was trained on, such as a tenant's topics)."""
 
     document: dict[str, torch.Tensor]
     sentences: dict[str, torch.Tensor]
+    vector: torch.Tensor  # [hidden]
+    sentence_vectors: torch.Tensor  # [sentences, hidden]
 
 
 @torch.inference_mode()
@@ -108,7 +114,8 @@ def infer(
     numbers (similar lengths together: less padding). What serving and the training pipeline's evaluation share."""
     found: dict[int, DocumentLogits] = {}
     for batch in batches:
-        logits = model(pack(tokenizer, [documents[d] for d in batch], model.spec.max_length))
+        vectors, sentence_vectors = model.pooled(pack(tokenizer, [documents[d] for d in batch], model.spec.max_length))
+        logits = model.read(vectors, sentence_vectors)
         after_batch()
         first = 0
         for k, d in enumerate(batch):
@@ -116,6 +123,8 @@ def infer(
             found[d] = DocumentLogits(
                 {task: v[k] for task, v in logits.items() if not task.startswith("sentence_")},
                 {task: v[first : first + n] for task, v in logits.items() if task.startswith("sentence_")},
+                vectors[k],
+                sentence_vectors[first : first + n],
             )
             first += n
     return [found[d] for d in range(len(documents))]

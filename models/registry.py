@@ -77,3 +77,23 @@ def build_pipeline(
 def topic_analyzer(taxonomy: Taxonomy) -> Analyzer:
     """A topic analyzer for a tenant's own taxonomy (keyword rules: works without training data)."""
     return RuleTopicAnalyzer(taxonomy)
+
+
+def served_model(pipeline: AnalysisPipeline) -> Any | None:
+    """The trained model behind a pipeline's roles (its vectors are what a tenant's topic head reads), if any."""
+    analyzers = (pipeline.sentiment, pipeline.topics, pipeline.stage, pipeline.emotions)
+    return next((a.model for a in analyzers if a is not None and hasattr(a, "model")), None)
+
+
+def with_topic_head(
+    topics: Analyzer, pipeline: AnalysisPipeline, *, head_topics: list[str], weights: bytes, model_version: str
+) -> Analyzer:
+    """`topics` plus what a tenant's head (saved by models.analyzers.tenant_topics.TopicHead.to_bytes) finds, when
+    the pipeline serves the model the head was trained on; else `topics` alone (the head would read vectors it
+    never saw)."""
+    model = served_model(pipeline)
+    if model is None or model.version != model_version:
+        return topics
+    from models.analyzers.tenant_topics import TenantTopicAnalyzer, TopicHead  # torch only with a trained model
+
+    return TenantTopicAnalyzer(topics, model, TopicHead.from_bytes(head_topics, weights, model_version))

@@ -402,11 +402,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="train on the first N documents (smoke runs)")
     parser.add_argument("--card-only", action="store_true", help="score the saved model on test, write its card")
     parser.add_argument(
+        "--tenant",
+        help="learn this tenant's topics from its label corrections (KOE_DATABASE_URL's database), register the head",
+    )
+    parser.add_argument("--force", action="store_true", help="with --tenant: register even if it does not improve")
+    parser.add_argument(
         "--refit-heads",
         action="store_true",
         help="keep the saved model's adapters; refit its topic, emotion and stage heads, recalibrate, save",
     )
     args = parser.parse_args(argv)
+    if args.tenant:
+        raise SystemExit(train_tenant(args.tenant, force=args.force))
     if args.card_only:
         write_card(args.out, args.base)
         return
@@ -452,6 +459,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         train_sentences=sum(len(e.sentences) for e in train_docs),
         head_refit=refit(model, tokenizer, train_docs, examples(split["dev"], spec)),
     )
+
+
+def train_tenant(tenant_id: str, *, force: bool = False) -> int:
+    """The service's own pipeline and database: the head reads the vectors of the model that serves."""
+    from app.cli import serving_pipeline
+    from app.core.config import get_settings
+    from app.db.session import engine_for, session_factory
+    from pipelines.common import table
+    from pipelines.tenant_topics import NotEnoughData, rows, train_head
+
+    pipeline = serving_pipeline()
+    with session_factory(engine_for(get_settings().database_url))() as session:
+        try:
+            report = train_head(session, pipeline, tenant_id, force=force, progress=print)
+        except NotEnoughData as exc:
+            print(f"error: {exc}")
+            return 2
+    print(table(["topic", "corrected items with it", f"F1 without head ({FOLDS_NOTE})", "F1 with head"], rows(report)))
+    if report.registered is None:
+        print("not registered: the head does not improve the cross-validated micro-F1 (--force registers it anyway)")
+        return 1
+    print(f"registered topic head {report.registered} for tenant {tenant_id!r}: used from the next request on;")
+    print("re-score stored items with POST /v1/jobs/rescore")
+    return 0
+
+
+FOLDS_NOTE = "5-fold on the corrections"
 
 
 if __name__ == "__main__":

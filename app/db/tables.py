@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, BigId, JSONType, NullableJSON, UTCDateTime, utcnow
@@ -231,3 +243,23 @@ class FeedbackLabel(Base):
     stage: Mapped[str | None] = mapped_column(String(16))
     emotions: Mapped[list[str] | None] = mapped_column(NullableJSON)
     analysis_id: Mapped[int | None] = mapped_column(BigId)  # the analysis being corrected (its model versions)
+
+
+class TopicHead(Base):
+    """A tenant's topic head, trained on its corrections by `python -m pipelines.train --tenant T`: registered here so
+    that every API process and worker switches to the active one at its next request, without a restart. It applies
+    only to the taxonomy and the model version it was trained with (its weights read that model's vectors)."""
+
+    __tablename__ = "topic_head"
+    __table_args__ = (Index("ix_topic_head_tenant_active", "tenant_id", "is_active"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    taxonomy_digest: Mapped[str] = mapped_column(String(16))
+    model_version: Mapped[str] = mapped_column(String(128))
+    topics: Mapped[list[str]] = mapped_column(JSONType)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)  # safetensors: weight [topics, hidden], bias [topics]
+    examples: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

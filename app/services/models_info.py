@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from app.db.repositories import topic_heads
 from models.pipeline import AnalysisPipeline
 from models.registry import ARTIFACTS, available, names
 
@@ -29,3 +32,19 @@ def list_models(*, active_name: str, active: AnalysisPipeline) -> list[dict[str,
         }
         for name in names()
     ]
+
+
+def topic_head(*, session: Session, tenant_id: str) -> dict[str, Any] | None:
+    """The tenant's registered topic head (pipelines.train --tenant), without its weights."""
+    row = topic_heads.active(session, tenant_id=tenant_id)
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "created_at": row.created_at.isoformat(),
+        "topics": row.topics,
+        "examples": row.examples,
+        "metrics": row.metrics,
+        "model_version": row.model_version,
+        "taxonomy_digest": row.taxonomy_digest,
+    }

@@ -1,4 +1,4 @@
-"""Tenant taxonomies: upload a YAML/JSON taxonomy, and pick the pipeline that uses it."""
+"""Tenant taxonomies: upload a YAML/JSON taxonomy, and pick the pipeline that uses it (and the tenant's topic head)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import FieldError, Invalid
 from app.db.repositories import taxonomy as repo
-from app.db.repositories import tenants
+from app.db.repositories import tenants, topic_heads
 from app.db.session import write_transaction
 from app.db.tables import TaxonomyVersion
 from app.schemas.nul import refuse_nul
 from models.pipeline import AnalysisPipeline
-from models.registry import topic_analyzer
+from models.registry import topic_analyzer, with_topic_head
 from models.taxonomy import Taxonomy, default_taxonomy, parse_taxonomy
 
 
@@ -57,6 +57,10 @@ def active(*, session: Session, tenant_id: str) -> Taxonomy:
     return Taxonomy.model_validate(row.body) if row else default_taxonomy()
 
 
+def has_custom(*, session: Session, tenant_id: str) -> bool:
+    return repo.active(session, tenant_id=tenant_id) is not None
+
+
 @write_transaction
 def reset(*, session: Session, tenant_id: str) -> Taxonomy:
     repo.deactivate_all(session, tenant_id=tenant_id)
@@ -65,17 +69,16 @@ def reset(*, session: Session, tenant_id: str) -> Taxonomy:
 
 
 def pipeline_for(*, session: Session, base: AnalysisPipeline, tenant_id: str) -> AnalysisPipeline:
-    """The base pipeline, with the tenant's own topic analyzer when it uploaded a taxonomy."""
+    """The base pipeline, with the tenant's own topics when it uploaded a taxonomy or registered a topic head."""
     profile = tenants.profile(session, tenant_id=tenant_id)
-    if profile.taxonomy_id is None:
+    if profile.taxonomy_id is None and profile.topic_head_id is None:
         return base
-    # A stored taxonomy never changes (a new upload is a new row): its id and digest name its body.
-    key = (base, profile.taxonomy_id, profile.taxonomy_digest)
+    # A stored taxonomy or head never changes (a new one is a new row): the ids name what the pipeline is built of,
+    # and a newly registered head is picked up at the next request of every process.
+    key = (base, profile.taxonomy_id, profile.taxonomy_digest, profile.topic_head_id)
     found = _pipelines.get(key)
     if found is None:
-        row = repo.get(session, profile.taxonomy_id)
-        assert row is not None  # rows are deactivated, never deleted
-        found = base.with_topics(topic_analyzer(Taxonomy.model_validate(row.body)))
+        found = _with_tenant_topics(session, base, profile)
         with _pipelines_lock:  # request threads
             if len(_pipelines) >= 64:
                 _pipelines.pop(next(iter(_pipelines)))
@@ -83,5 +86,20 @@ def pipeline_for(*, session: Session, base: AnalysisPipeline, tenant_id: str) ->
     return found
 
 
-_pipelines: dict[tuple[AnalysisPipeline, int, str | None], AnalysisPipeline] = {}
+def _with_tenant_topics(session: Session, base: AnalysisPipeline, profile: tenants.TenantProfile) -> AnalysisPipeline:
+    topics, taxonomy = base.topics, default_taxonomy()
+    if profile.taxonomy_id is not None:
+        row = repo.get(session, profile.taxonomy_id)
+        assert row is not None  # rows are deactivated, never deleted
+        taxonomy = Taxonomy.model_validate(row.body)
+        topics = topic_analyzer(taxonomy)
+    head = topic_heads.get(session, profile.topic_head_id) if profile.topic_head_id is not None else None
+    if head is not None and head.taxonomy_digest == taxonomy.digest:  # a head trained for an earlier taxonomy: unused
+        topics = with_topic_head(
+            topics, base, head_topics=head.topics, weights=head.weights, model_version=head.model_version
+        )
+    return base if topics is base.topics else base.with_topics(topics)
+
+
+_pipelines: dict[tuple[AnalysisPipeline, int | None, str | None, int | None], AnalysisPipeline] = {}
 _pipelines_lock = threading.Lock()

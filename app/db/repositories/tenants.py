@@ -1,4 +1,4 @@
-"""Per-tenant setting overrides, and the profile every write reads: redaction mode and active taxonomy."""
+"""Per-tenant setting overrides, and the profile every write reads: redaction mode, active taxonomy and topic head."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
-from app.db.tables import TaxonomyVersion, TenantSetting
+from app.db.tables import TaxonomyVersion, TenantSetting, TopicHead
 
 PROFILES = "koe_tenant_profiles"  # session.info key: the profiles read in the current transaction
 
@@ -19,6 +19,7 @@ class TenantProfile:
     pii_redaction: str | None  # the tenant's override; None: the deployment's KOE_PII_REDACTION
     taxonomy_id: int | None  # the active taxonomy; None: the default one
     taxonomy_digest: str | None
+    topic_head_id: int | None  # the head trained on the tenant's corrections, when one is registered
 
 
 def profile(session: Session, *, tenant_id: str) -> TenantProfile:
@@ -35,17 +36,19 @@ def _profile_query() -> Any:
     """Built once: building a statement costs more CPU than running this one."""
     tenant_id: Any = bindparam("tenant_id")
 
-    def active(column: Any) -> Any:
+    def active(column: Any, table: Any = TaxonomyVersion) -> Any:
         return (
             select(column)
-            .where(TaxonomyVersion.tenant_id == tenant_id, TaxonomyVersion.is_active.is_(True))
-            .order_by(TaxonomyVersion.id.desc())
+            .where(table.tenant_id == tenant_id, table.is_active.is_(True))
+            .order_by(table.id.desc())
             .limit(1)
             .scalar_subquery()
         )
 
     redaction = select(TenantSetting.pii_redaction).where(TenantSetting.tenant_id == tenant_id).scalar_subquery()
-    return select(redaction, active(TaxonomyVersion.id), active(TaxonomyVersion.digest))
+    return select(
+        redaction, active(TaxonomyVersion.id), active(TaxonomyVersion.digest), active(TopicHead.id, TopicHead)
+    )
 
 
 def forget_profile(session: Session, *, tenant_id: str) -> None:
