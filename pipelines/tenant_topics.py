@@ -23,11 +23,10 @@ from app.db.repositories import topic_heads
 from app.db.session import write_transaction
 from app.db.tables import TopicHead as TopicHeadRow
 from app.services import taxonomy as taxonomy_service
-from models.analyzers.base import Analyzer
 from models.analyzers.tenant_topics import THRESHOLD, TopicHead
 from models.document import prepare
 from models.pipeline import AnalysisPipeline
-from models.registry import served_model, topic_analyzer
+from models.registry import served_model
 from models.taxonomy import OTHER_TOPIC
 from pipelines.calibrate import f1
 from pipelines.heads import fit_linear
@@ -67,13 +66,6 @@ class TenantHeadReport:
         }
 
 
-def known_topics(session: Session, pipeline: AnalysisPipeline, tenant_id: str) -> tuple[Analyzer, Any]:
-    """What the tenant's topics get without a head, and its active taxonomy."""
-    taxonomy = taxonomy_service.active(session=session, tenant_id=tenant_id)
-    custom = taxonomy_service.has_custom(session=session, tenant_id=tenant_id)
-    return (topic_analyzer(taxonomy) if custom else pipeline.topics), taxonomy
-
-
 def train_head(
     session: Session,
     pipeline: AnalysisPipeline,
@@ -86,7 +78,7 @@ def train_head(
     model = served_model(pipeline)
     if model is None:
         raise NotEnoughData("the serving pipeline has no trained model: a topic head reads its vectors")
-    known, taxonomy = known_topics(session, pipeline, tenant_id)
+    known, taxonomy = taxonomy_service.known_topics(session=session, base=pipeline, tenant_id=tenant_id)
     corrections = labels_repo.topic_corrections(session, tenant_id=tenant_id)
     if len(corrections) < MIN_CORRECTIONS:
         raise NotEnoughData(

@@ -14,6 +14,7 @@ from app.db.repositories import tenants, topic_heads
 from app.db.session import write_transaction
 from app.db.tables import TaxonomyVersion
 from app.schemas.nul import refuse_nul
+from models.analyzers.base import Analyzer
 from models.pipeline import AnalysisPipeline
 from models.registry import topic_analyzer, with_topic_head
 from models.taxonomy import Taxonomy, default_taxonomy, parse_taxonomy
@@ -57,8 +58,17 @@ def active(*, session: Session, tenant_id: str) -> Taxonomy:
     return Taxonomy.model_validate(row.body) if row else default_taxonomy()
 
 
-def has_custom(*, session: Session, tenant_id: str) -> bool:
-    return repo.active(session, tenant_id=tenant_id) is not None
+def known_topics(*, session: Session, base: AnalysisPipeline, tenant_id: str) -> tuple[Analyzer, Taxonomy]:
+    """What the tenant's topics get without a head, and its active taxonomy: the taxonomy's keyword rules, or for
+    the default taxonomy the base pipeline's own topic analyzer."""
+    return _known(base, repo.active(session, tenant_id=tenant_id))
+
+
+def _known(base: AnalysisPipeline, row: TaxonomyVersion | None) -> tuple[Analyzer, Taxonomy]:
+    if row is None:
+        return base.topics, default_taxonomy()
+    taxonomy = Taxonomy.model_validate(row.body)
+    return topic_analyzer(taxonomy), taxonomy
 
 
 @write_transaction
@@ -87,12 +97,8 @@ def pipeline_for(*, session: Session, base: AnalysisPipeline, tenant_id: str) ->
 
 
 def _with_tenant_topics(session: Session, base: AnalysisPipeline, profile: tenants.TenantProfile) -> AnalysisPipeline:
-    topics, taxonomy = base.topics, default_taxonomy()
-    if profile.taxonomy_id is not None:
-        row = repo.get(session, profile.taxonomy_id)
-        assert row is not None  # rows are deactivated, never deleted
-        taxonomy = Taxonomy.model_validate(row.body)
-        topics = topic_analyzer(taxonomy)
+    row = repo.get(session, profile.taxonomy_id) if profile.taxonomy_id is not None else None
+    topics, taxonomy = _known(base, row)  # rows are deactivated, never deleted: a profile's id names one
     head = topic_heads.get(session, profile.topic_head_id) if profile.topic_head_id is not None else None
     if head is not None and head.taxonomy_digest == taxonomy.digest:  # a head trained for an earlier taxonomy: unused
         topics = with_topic_head(
