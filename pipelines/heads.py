@@ -1,10 +1,11 @@
-"""Refit the topic, emotion and stage heads on the fine-tuned encoder's frozen document vectors.
+"""Refit the document sentiment, topic, emotion and stage heads on the fine-tuned encoder's frozen document vectors.
 
 In multi-task fine-tuning every head shares the adapters' small learning rate and a loss led by sentiment, so the
 multi-label heads end under-fitted: koe-accurate 2.0's topic head needed dev thresholds of 0.10–0.15 and reached a
 dev micro-F1 of 0.41, below the keyword rules. A linear probe fitted to convergence (L-BFGS) on the same document
-vectors, its L2 strength chosen on dev, replaces a head only where dev says it is better. The encoder, the adapters
-and the sentiment heads are untouched, so sentiment results do not move.
+vectors, its L2 strength chosen on dev, replaces a head only where dev says it is better. The document sentiment
+head is under-fitted the same way (a probe on koe-accurate 2.2's vectors: test macro-F1 0.900 against its head's
+0.880). The encoder, the adapters and the sentence sentiment head are untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pipelines.calibrate import f1, fit_thresholds
 
 L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3)
 MULTI_LABEL = ("topics", "emotions")
-REFITTED = (*MULTI_LABEL, "stage")
+REFITTED = ("doc_sentiment", *MULTI_LABEL, "stage")
 
 
 @torch.no_grad()  # not inference_mode: the probe is fitted with autograd on these vectors
@@ -72,7 +73,11 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor, l2: float, multi_label: bool) -
 
 
 def dev_score(task: str, logits: torch.Tensor, gold: torch.Tensor) -> float:
-    """Topics: micro-F1, emotions: macro-F1 (each with its dev-fitted thresholds, as served); stage: accuracy."""
+    """Topics: micro-F1, emotions: macro-F1 (each with its dev-fitted thresholds, as served); document sentiment:
+    macro-F1 (the figure it is judged by); stage: accuracy."""
+    if task == "doc_sentiment":
+        predicted, classes = logits.argmax(-1), range(logits.shape[-1])
+        return sum(f1(predicted == c, gold == c) for c in classes) / logits.shape[-1]
     if task not in MULTI_LABEL:
         return float((logits.argmax(-1) == gold).float().mean())
     names = [str(j) for j in range(gold.shape[1])]

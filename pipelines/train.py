@@ -40,7 +40,8 @@ SEED = 20261125
 ADAPTER_LR, HEAD_LR = 4e-4, 3e-3
 # Backpropagation through 12 layers keeps every window's activations: 16 documents of 2,000 characters took 14 GB.
 BATCH_CHARACTERS = 4_000
-VERSION = "2.2.0"  # 2.1: heads refitted on frozen vectors (pipelines.heads); 2.2: retrained, heads at their own rate
+VERSION = "2.3.0"  # 2.1: heads refitted on frozen vectors (pipelines.heads); 2.2: retrained, heads at their own
+# rate; 2.3: the document sentiment head refitted too
 
 
 @dataclass
@@ -337,6 +338,7 @@ def write_card(directory: Path, base: str) -> None:
 def gold(docs: Sequence[Example]) -> dict[str, torch.Tensor]:
     """Document targets of the refitted heads, one row per document."""
     return {
+        "doc_sentiment": torch.tensor([e.targets["doc_sentiment"] for e in docs]),
         "topics": torch.tensor([e.targets["topics"] for e in docs]),
         "emotions": torch.tensor([e.targets["emotions"] for e in docs]),
         "stage": torch.tensor([e.targets["stage"] for e in docs]),
@@ -344,7 +346,7 @@ def gold(docs: Sequence[Example]) -> dict[str, torch.Tensor]:
 
 
 def refit(model: MultiTaskModel, tokenizer: Any, train_docs: Sequence[Example], dev_docs: Sequence[Example]) -> Any:
-    """The topic, emotion and stage heads refitted on frozen document vectors (see pipelines.heads)."""
+    """The document sentiment, topic, emotion and stage heads refitted on frozen document vectors (pipelines.heads)."""
     started = time.monotonic()
 
     def vectors(name: str, docs: Sequence[Example]) -> torch.Tensor:

@@ -17,8 +17,13 @@ def separable(n: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]
     """Vectors whose first coordinates decide every label: a linear probe can get them all right."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 32, generator=g)
-    stage = x[:, :7].argmax(-1)
-    return x, {"topics": (x[:, 7:19] > 0.5).float(), "emotions": (x[:, 19:27] > 0.5).float(), "stage": stage}
+    stage, sentiment = x[:, :7].argmax(-1), x[:, 27:31].argmax(-1)
+    return x, {
+        "doc_sentiment": sentiment,
+        "topics": (x[:, 7:19] > 0.5).float(),
+        "emotions": (x[:, 19:27] > 0.5).float(),
+        "stage": stage,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +47,7 @@ def test_probe_learns_separable_labels() -> None:
 def test_refit_replaces_a_worse_head_and_keeps_a_better_one(tiny: tuple[multitask.MultiTaskModel, object]) -> None:
     model, _ = tiny
     train, dev = separable(800, seed=2), separable(300, seed=3)
-    sentiment_before = model.heads["doc_sentiment"].weight.clone()
+    sentence_sentiment_before = model.heads["sentence_sentiment"].weight.clone()
 
     first = {r.task: r for r in heads.refit_heads(model, train, dev)}
     assert all(r.kept and r.dev_after > max(r.dev_before, 0.9) for r in first.values())
@@ -56,7 +61,7 @@ def test_refit_replaces_a_worse_head_and_keeps_a_better_one(tiny: tuple[multitas
     second = heads.refit_heads(model, train, dev)  # the same probe again: dev cannot improve, nothing is replaced
     assert not any(r.kept for r in second)
     assert all(torch.equal(model.heads[task].weight, refitted[task]) for task in heads.REFITTED)
-    assert torch.equal(model.heads["doc_sentiment"].weight, sentiment_before)
+    assert torch.equal(model.heads["sentence_sentiment"].weight, sentence_sentiment_before)  # never refitted
 
 
 def test_document_vectors_are_what_the_heads_read_in_input_order(tiny: tuple[multitask.MultiTaskModel, object]) -> None:
