@@ -86,7 +86,7 @@ def test_refit_heads_of_a_saved_model(tiny_base: Path, tmp_path: Path) -> None:
 
     saved = multitask.load_spec(out)
     assert saved.version.startswith(train.VERSION + "+")
-    assert set(saved.provenance["head_refit"]) == {"minutes", "topics", "emotions", "stage"}
+    assert set(saved.provenance["head_refit"]) == {"minutes", "doc_sentiment", "topics", "emotions", "stage"}
     assert saved.provenance["test_metrics"].keys() >= {"topics_micro_f1", "emotions_macro_f1", "stage_accuracy"}
     assert {p.name: p.read_bytes() for p in (out / "adapter").iterdir()} == adapter
     loaded = neural.NeuralModel(out, str(tiny_base))
