@@ -38,8 +38,8 @@ SEED = 13
 CHUNK = 256  # documents per forward pass of the vectors' model
 
 
-class NotEnoughData(ValueError):
-    """The tenant's corrections cannot train or judge a head."""
+class CannotTrain(ValueError):
+    """No head can be trained: too few corrections, or no trained model serving to read vectors from."""
 
 
 @dataclass
@@ -71,17 +71,16 @@ def train_head(
     pipeline: AnalysisPipeline,
     tenant_id: str,
     *,
-    register: bool = True,
     force: bool = False,
     progress: Callable[[str], None] = lambda message: None,
 ) -> TenantHeadReport:
     model = served_model(pipeline)
     if model is None:
-        raise NotEnoughData("the serving pipeline has no trained model: a topic head reads its vectors")
+        raise CannotTrain("the serving pipeline has no trained model: a topic head reads its vectors")
     known, taxonomy = taxonomy_service.known_topics(session=session, base=pipeline, tenant_id=tenant_id)
     corrections = labels_repo.topic_corrections(session, tenant_id=tenant_id)
     if len(corrections) < MIN_CORRECTIONS:
-        raise NotEnoughData(
+        raise CannotTrain(
             f"tenant {tenant_id!r} has {len(corrections)} items with corrected topics; at least {MIN_CORRECTIONS} "
             "are needed (POST /v1/feedback/{id}/labels with topics)"
         )
@@ -106,7 +105,7 @@ def train_head(
         f1(with_head, truth),
         {t: (f1(found[:, j], truth[:, j]), f1(with_head[:, j], truth[:, j])) for j, t in enumerate(ids)},
     )
-    if register and (report.improves or force):
+    if report.improves or force:
         weight, bias = fit_linear(vectors, gold, L2, multi_label=True)
         head = TopicHead(ids, weight, bias, model.version)
         report.registered = _register(session, tenant_id, taxonomy.digest, head, report).id

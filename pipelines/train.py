@@ -469,25 +469,23 @@ def train_tenant(tenant_id: str, *, force: bool = False) -> int:
     from app.core.config import get_settings
     from app.db.session import engine_for, session_factory
     from pipelines.common import table
-    from pipelines.tenant_topics import NotEnoughData, rows, train_head
+    from pipelines.tenant_topics import FOLDS, CannotTrain, rows, train_head
 
     pipeline = serving_pipeline()
     with session_factory(engine_for(get_settings().database_url))() as session:
         try:
             report = train_head(session, pipeline, tenant_id, force=force, progress=print)
-        except NotEnoughData as exc:
+        except CannotTrain as exc:
             print(f"error: {exc}")
             return 2
-    print(table(["topic", "corrected items with it", f"F1 without head ({FOLDS_NOTE})", "F1 with head"], rows(report)))
+    headers = ["topic", "corrected items with it", f"F1 without head ({FOLDS}-fold on the corrections)", "with head"]
+    print(table(headers, rows(report)))
     if report.registered is None:
         print("not registered: the head does not improve the cross-validated micro-F1 (--force registers it anyway)")
         return 1
     print(f"registered topic head {report.registered} for tenant {tenant_id!r}: used from the next request on;")
     print("re-score stored items with POST /v1/jobs/rescore")
     return 0
-
-
-FOLDS_NOTE = "5-fold on the corrections"
 
 
 if __name__ == "__main__":

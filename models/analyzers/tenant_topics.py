@@ -68,34 +68,34 @@ class TenantTopicAnalyzer:
     def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
         found = self.model.predict(documents)
         return [
-            self._merged(doc, ruled, p.vector, p.sentence_vectors)
-            for doc, ruled, p in zip(documents, self.known.analyze(documents), found, strict=True)
+            self._merged(doc, known_result, p.vector, p.sentence_vectors)
+            for doc, known_result, p in zip(documents, self.known.analyze(documents), found, strict=True)
         ]
 
     def _merged(
-        self, doc: Document, ruled: DocumentResult, vector: torch.Tensor, sentence_vectors: torch.Tensor
+        self, doc: Document, known_result: DocumentResult, vector: torch.Tensor, sentence_vectors: torch.Tensor
     ) -> DocumentResult:
         sentence_probs = self.head.probabilities(sentence_vectors) if len(doc.sentences) else None
         sentences = []
-        for i, (sentence, by_rules) in enumerate(zip(doc.sentences, ruled.sentences, strict=True)):
+        for i, (sentence, by_known) in enumerate(zip(doc.sentences, known_result.sentences, strict=True)):
             learned = self._found(sentence_probs[i]) if sentence_probs is not None else {}
             spans = [Evidence(t, sentence.start, sentence.end, p) for t, p in learned.items()]
-            sentences.append(_union(by_rules, learned, [*by_rules.evidence, *spans]))
+            sentences.append(_union(by_known, learned, [*by_known.evidence, *spans]))
         evidence = [e for s in sentences for e in s.evidence]
         learned_doc = self._found(self.head.probabilities(vector.unsqueeze(0))[0])
-        return DocumentResult(_union(ruled.document, learned_doc, evidence), sentences)
+        return DocumentResult(_union(known_result.document, learned_doc, evidence), sentences)
 
     def _found(self, probabilities: torch.Tensor) -> dict[str, float]:
         return {t: round(float(p), 4) for t, p in zip(self.head.topics, probabilities, strict=True) if p >= THRESHOLD}
 
 
-def _union(by_rules: Labelled, learned: dict[str, float], evidence: list[Evidence]) -> Labelled:
-    """Both sources' topics, each scored by the more confident one; `other` only when neither found a topic.
+def _union(by_known: Labelled, learned: dict[str, float], evidence: list[Evidence]) -> Labelled:
+    """Both analyzers' topics, each scored by the more confident one; `other` only when neither found a topic.
     `evidence`: the spans of both, of which those of a found topic are kept."""
-    scores = {t: s for t, s in by_rules.scores.items() if t != OTHER_TOPIC}
+    scores = {t: s for t, s in by_known.scores.items() if t != OTHER_TOPIC}
     for topic, p in learned.items():
         scores[topic] = max(p, scores.get(topic, 0.0))
     if not scores:
-        return by_rules
+        return by_known
     ranked = dict(sorted(scores.items(), key=lambda kv: -kv[1]))
     return Labelled(next(iter(ranked)), ranked, [e for e in evidence if e.label in ranked])

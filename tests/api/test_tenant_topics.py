@@ -163,9 +163,9 @@ def test_too_few_corrections_or_no_trained_model_say_what_is_missing(
     assert client.get("/v1/models").json()["topic_head"] is None
     posted = client.post("/v1/feedback", json={"items": [item("配送が遅い")]}).json()["items"][0]
     client.post(f"/v1/feedback/{posted['id']}/labels", json={"topics": ["delivery"]})
-    with pytest.raises(tenant_topics.NotEnoughData, match="has 1 items with corrected topics; at least 20"):
+    with pytest.raises(tenant_topics.CannotTrain, match="has 1 items with corrected topics; at least 20"):
         tenant_topics.train_head(session, tiny_pipeline, "default")
-    with pytest.raises(tenant_topics.NotEnoughData, match="no trained model"):
+    with pytest.raises(tenant_topics.CannotTrain, match="no trained model"):
         tenant_topics.train_head(session, build_pipeline("rules"), "default")
 
 
