@@ -79,6 +79,9 @@ def topic_analyzer(taxonomy: Taxonomy) -> Analyzer:
     return RuleTopicAnalyzer(taxonomy)
 
 
+TENANT_TOPICS = "tenant-topics"  # the name of a topic analyzer with a tenant's head (models.analyzers.tenant_topics)
+
+
 def served_model(pipeline: AnalysisPipeline) -> Any | None:
     """The trained model behind a pipeline's roles (its vectors are what a tenant's topic head reads), if any."""
     analyzers = (pipeline.sentiment, pipeline.topics, pipeline.stage, pipeline.emotions)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from models import multitask
-from models.analyzers.neural import NeuralModel, _groups
+from models.analyzers.neural import NeuralModel, infer_documents
 from models.analyzers.tenant_topics import THRESHOLD
 from models.analyzers.topic_rules import RuleTopicAnalyzer
 from models.document import prepare
@@ -33,7 +33,7 @@ from models.taxonomy import OTHER_TOPIC, Taxonomy, default_taxonomy
 from pipelines import corpus
 from pipelines.common import table
 from pipelines.heads import fit_linear
-from pipelines.metrics import micro_f1_sets
+from pipelines.metrics import label_sets, micro_f1_sets
 from pipelines.tenant_topics import L2
 
 CORRECTIONS = (25, 50, 100, 200, 400)
@@ -44,18 +44,9 @@ class Vectors:
     """Document vectors and per-document sentence vectors of texts, from one model."""
 
     def __init__(self, model: multitask.MultiTaskModel, tokenizer: Any, texts: Sequence[str]) -> None:
-        documents = [prepare(t) for t in texts]
-        sentences = [
-            [d.normalized.original[slice(*d.original_span(s.start, s.end))] for s in d.sentences] or [t]
-            for d, t in zip(documents, texts, strict=True)
-        ]
-        found = multitask.infer(model, tokenizer, sentences, _groups(sentences))
+        found = infer_documents(model, tokenizer, [prepare(t) for t in texts])
         self.documents = torch.stack([f.vector.float() for f in found])
         self.sentences = [f.sentence_vectors.float() for f in found]
-
-
-def _topic_sets(matrix: torch.Tensor, ids: Sequence[str]) -> list[set[str]]:
-    return [{ids[j] for j in range(len(ids)) if matrix[k, j]} for k in range(matrix.shape[0])]
 
 
 def similarity(vectors: Vectors, topics: torch.Tensor) -> torch.Tensor:
@@ -72,7 +63,7 @@ def similarity(vectors: Vectors, topics: torch.Tensor) -> torch.Tensor:
 
 
 def zero_shot(score: torch.Tensor, threshold: float, ids: Sequence[str]) -> list[set[str]]:
-    return _topic_sets(score >= threshold, ids)
+    return label_sets(score >= threshold, ids)
 
 
 def fallback(rules: Sequence[set[str]], score: torch.Tensor, threshold: float, ids: Sequence[str]) -> list[set[str]]:
@@ -124,7 +115,7 @@ def evaluate(name: str, model: multitask.MultiTaskModel, tokenizer: Any, taxonom
         for draw in range(DRAWS if n < len(dev) else 1):
             chosen = random.Random(draw).sample(range(len(dev)), n)
             weight, bias = fit_linear(vectors["dev"].documents[chosen], labels[chosen], L2, multi_label=True)
-            head = _topic_sets(torch.sigmoid(vectors["test"].documents @ weight.T + bias) >= THRESHOLD, ids)
+            head = label_sets(torch.sigmoid(vectors["test"].documents @ weight.T + bias) >= THRESHOLD, ids)
             scores.append(micro_f1_sets(gold["test"], [h | r for h, r in zip(head, ruled["test"], strict=True)]))
         rows.append([name, "rules + head on corrections", n, sum(scores) / len(scores)])
     return rows

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.functional import one_hot
 
 from models.multitask import MultiTaskModel
 from models.windows import pack
@@ -76,16 +77,19 @@ def dev_score(task: str, logits: torch.Tensor, gold: torch.Tensor) -> float:
     """Topics: micro-F1, emotions: macro-F1 (each with its dev-fitted thresholds, as served); document sentiment:
     macro-F1 (the figure it is judged by); stage: accuracy."""
     if task == "doc_sentiment":
-        predicted, classes = logits.argmax(-1), range(logits.shape[-1])
-        return sum(f1(predicted == c, gold == c) for c in classes) / logits.shape[-1]
+        classes = logits.shape[-1]
+        return _macro_f1(one_hot(logits.argmax(-1), classes).bool(), one_hot(gold, classes).bool())
     if task not in MULTI_LABEL:
         return float((logits.argmax(-1) == gold).float().mean())
     names = [str(j) for j in range(gold.shape[1])]
     thresholds = fit_thresholds(logits, gold, names)
     predicted = torch.sigmoid(logits) >= torch.tensor([thresholds[n] for n in names])
     truth = gold > 0.5
-    if task == "topics":
-        return f1(predicted, truth)
+    return f1(predicted, truth) if task == "topics" else _macro_f1(predicted, truth)
+
+
+def _macro_f1(predicted: torch.Tensor, truth: torch.Tensor) -> float:
+    """The mean over columns (labels) of each column's F1."""
     return sum(f1(predicted[:, j], truth[:, j]) for j in range(truth.shape[1])) / truth.shape[1]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 Labels = Sequence[Hashable]
 
@@ -34,6 +35,12 @@ def micro_f1_sets(gold: Sequence[set[str]], predicted: Sequence[set[str]]) -> fl
     fp = sum(len(p - g) for g, p in zip(gold, predicted, strict=True))
     fn = sum(len(g - p) for g, p in zip(gold, predicted, strict=True))
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def label_sets(on: Any, names: Sequence[str]) -> list[set[str]]:
+    """Rows of yes/no decisions (a boolean tensor or nested lists), one column per name, as sets of names."""
+    rows = on.tolist() if hasattr(on, "tolist") else on
+    return [{n for n, yes in zip(names, row, strict=True) if yes} for row in rows]
 
 
 def f1_per_label_sets(

@@ -31,7 +31,7 @@ from models.windows import Windows, pack
 from pipelines import corpus, heads
 from pipelines.calibrate import fit_temperature, fit_thresholds
 from pipelines.common import ROOT
-from pipelines.metrics import accuracy, macro_f1, macro_f1_sets, micro_f1_sets
+from pipelines.metrics import accuracy, label_sets, macro_f1, macro_f1_sets, micro_f1_sets
 
 DEFAULT_BASE = ROOT / "data" / "base-model" / "multilingual-e5-small"
 DEFAULT_OUT = ROOT / "models" / "artifacts" / "koe-accurate"
@@ -274,7 +274,7 @@ def test_metrics(model: MultiTaskModel, tokenizer: Any, spec: ModelSpec, docs: S
 def present(logits: torch.Tensor, names: Sequence[str], thresholds: dict[str, float], kind: str) -> list[set[str]]:
     """The labels each row's multi-label logits turn on, at the dev-fitted thresholds (`<kind>:<name>`)."""
     cut = torch.tensor([thresholds[f"{kind}:{n}"] for n in names])
-    return [{n for n, on in zip(names, row, strict=True) if on} for row in (torch.sigmoid(logits) >= cut).tolist()]
+    return label_sets(torch.sigmoid(logits) >= cut, names)
 
 
 def model_card(spec: ModelSpec) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.db.repositories import topic_heads
+from app.services import taxonomy
 from models.pipeline import AnalysisPipeline
 from models.registry import ARTIFACTS, available, names
 
@@ -34,9 +34,10 @@ def list_models(*, active_name: str, active: AnalysisPipeline) -> list[dict[str,
     ]
 
 
-def topic_head(*, session: Session, tenant_id: str) -> dict[str, Any] | None:
-    """The tenant's registered topic head (pipelines.train --tenant), without its weights."""
-    row = topic_heads.active(session, tenant_id=tenant_id)
+def topic_head(*, session: Session, tenant_id: str, base: AnalysisPipeline) -> dict[str, Any] | None:
+    """The tenant's registered topic head (pipelines.train --tenant), without its weights, and whether it serves
+    (it does not for another taxonomy version or another model than the one it was trained with)."""
+    row = taxonomy.topic_head(session=session, tenant_id=tenant_id)
     if row is None:
         return None
     return {
@@ -47,4 +48,5 @@ def topic_head(*, session: Session, tenant_id: str) -> dict[str, Any] | None:
         "metrics": row.metrics,
         "model_version": row.model_version,
         "taxonomy_digest": row.taxonomy_digest,
+        "serving": taxonomy.serves_topic_head(session=session, base=base, tenant_id=tenant_id),
     }

@@ -12,11 +12,11 @@ from app.core.errors import FieldError, Invalid
 from app.db.repositories import taxonomy as repo
 from app.db.repositories import tenants, topic_heads
 from app.db.session import write_transaction
-from app.db.tables import TaxonomyVersion
+from app.db.tables import TaxonomyVersion, TopicHead
 from app.schemas.nul import refuse_nul
 from models.analyzers.base import Analyzer
 from models.pipeline import AnalysisPipeline
-from models.registry import topic_analyzer, with_topic_head
+from models.registry import TENANT_TOPICS, topic_analyzer, with_topic_head
 from models.taxonomy import Taxonomy, default_taxonomy, parse_taxonomy
 
 
@@ -94,6 +94,16 @@ def pipeline_for(*, session: Session, base: AnalysisPipeline, tenant_id: str) ->
                 _pipelines.pop(next(iter(_pipelines)))
             _pipelines[key] = found
     return found
+
+
+def topic_head(*, session: Session, tenant_id: str) -> TopicHead | None:
+    """The tenant's registered head (the one its profile names), whether or not it applies."""
+    head_id = tenants.profile(session, tenant_id=tenant_id).topic_head_id
+    return topic_heads.get(session, head_id) if head_id is not None else None
+
+
+def serves_topic_head(*, session: Session, base: AnalysisPipeline, tenant_id: str) -> bool:
+    return pipeline_for(session=session, base=base, tenant_id=tenant_id).topics.name == TENANT_TOPICS
 
 
 def _with_tenant_topics(session: Session, base: AnalysisPipeline, profile: tenants.TenantProfile) -> AnalysisPipeline:

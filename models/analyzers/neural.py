@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +47,23 @@ class NeuralModel:
         return self._memo.result
 
     def _predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
-        sentences = [
-            [doc.normalized.original[slice(*doc.original_span(s.start, s.end))] for s in doc.sentences]
-            for doc in documents
-        ]
-        return multitask.infer(self.model, self.tokenizer, sentences, _groups(sentences), _release_freed_memory)
+        return infer_documents(self.model, self.tokenizer, documents, _release_freed_memory)
 
     def softmax(self, task: str, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits / self.spec.temperatures.get(task, 1.0), dim=-1)
+
+
+def infer_documents(
+    model: multitask.MultiTaskModel,
+    tokenizer: Any,
+    documents: Sequence[Document],
+    after_batch: Callable[[], None] = lambda: None,
+) -> list[multitask.DocumentLogits]:
+    """Prepared documents through a model, each as its sentences' original text, batched by length."""
+    sentences = [
+        [doc.normalized.original[slice(*doc.original_span(s.start, s.end))] for s in doc.sentences] for doc in documents
+    ]
+    return multitask.infer(model, tokenizer, sentences, _groups(sentences), after_batch)
 
 
 def _release_freed_memory() -> None:

@@ -20,6 +20,7 @@ from safetensors.torch import save as save_tensors
 from models.analyzers.base import Analyzer, DocumentResult, Evidence, Labelled
 from models.analyzers.neural import NeuralModel
 from models.document import Document
+from models.registry import TENANT_TOPICS
 from models.taxonomy import OTHER_TOPIC
 
 THRESHOLD = 0.5  # no dev split exists for a tenant's topics: the probability's own midpoint
@@ -56,7 +57,7 @@ class TenantTopicAnalyzer:
     """The topics another analyzer finds (the tenant taxonomy's keyword rules, or the model's own topic head for the
     default taxonomy), plus those the tenant's correction-trained head finds."""
 
-    name = "tenant-topics"
+    name = TENANT_TOPICS
     portable = False  # reads the loaded model's vectors
 
     def __init__(self, known: Analyzer, model: NeuralModel, head: TopicHead) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.api.deps import BasePipelineDep, ReadScope, SessionDep, TenantDep
-from app.services import models_info, taxonomy
+from app.services import models_info
 
 router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[ReadScope])
 
@@ -15,8 +15,5 @@ def list_models(request: Request, base: BasePipelineDep, session: SessionDep, te
     """Analysis pipelines: available here or not, versions, training provenance and metrics, the active one; and the
     caller's topic head (trained on its corrections) with the topic version it gives, when one is registered."""
     data = models_info.list_models(active_name=request.app.state.analyzer_name, active=base)
-    head = models_info.topic_head(session=session, tenant_id=tenant)
-    if head is not None:
-        served = taxonomy.pipeline_for(session=session, base=base, tenant_id=tenant).model_versions["topics"]
-        head["serving"] = "+head." in served
+    head = models_info.topic_head(session=session, tenant_id=tenant, base=base)
     return {"data": data, "count": len(data), "topic_head": head}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.db.repositories.tenants import forget_profile
@@ -20,13 +20,3 @@ def register(session: Session, row: TopicHead) -> TopicHead:
     row.is_active = True
     session.add(row)
     return row
-
-
-def active(session: Session, *, tenant_id: str) -> TopicHead | None:
-    stmt = (
-        select(TopicHead)
-        .where(TopicHead.tenant_id == tenant_id, TopicHead.is_active.is_(True))
-        .order_by(TopicHead.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
