@@ -55,6 +55,7 @@ def _env(database_url: str, tmp: Path, analyzer: str, broker: str | None = None)
         "KOE_RATE_LIMIT_PER_SECOND": "0",
         "KOE_UPLOAD_DIR": str(tmp / "uploads"),
         "KOE_LOG_LEVEL": "WARNING",
+        "KOE_MAX_UPLOAD_BYTES": str(2**30),  # 1,000,000 generated rows take 255 MB, past the 200 MB default
         "KOE_EMBEDDED_WORKER": "false" if broker else "true",
         **({"KOE_BROKER_URL": broker} if broker else {}),
     }
