@@ -21,6 +21,8 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_
 from tokenizers.models import Unigram
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
+from models import vocabulary
+
 QK = 32  # weights per Q4_0 block
 META = "\u2581"  # SentencePiece's metaspace
 MAX_LENGTH = 512
@@ -253,9 +255,14 @@ def build_tokenizer(weights: E5Weights) -> PreTrainedTokenizerFast:
     )
 
 
-def convert_to_hf(source: Path, output: Path) -> tuple[XLMRobertaModel, PreTrainedTokenizerFast]:
-    """Write `source` as a `save_pretrained` directory (safetensors + tokenizer.json) at `output`."""
+def convert_to_hf(
+    source: Path, output: Path, *, full_vocabulary: bool = False
+) -> tuple[XLMRobertaModel, PreTrainedTokenizerFast]:
+    """Write `source` as a `save_pretrained` directory (safetensors + tokenizer.json) at `output`, its vocabulary
+    cut to the scripts Japanese text uses unless `full_vocabulary` (see models.vocabulary)."""
     weights = read_e5_bin(source)
+    if not full_vocabulary:
+        weights, _ = vocabulary.prune(weights)
     model, tokenizer = build_model(weights), build_tokenizer(weights)
     model.save_pretrained(output, safe_serialization=True)
     tokenizer.save_pretrained(output)

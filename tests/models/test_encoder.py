@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from tokenizers import normalizers, pre_tokenizers
 
+from models import vocabulary
 from models.encoder import (
     build_charsmap,
     convert_to_hf,
@@ -65,10 +66,20 @@ def test_up_to_date_notices_a_changed_file(tmp_path: Path) -> None:
     source.write_bytes(b"weights")
     output.mkdir()
     (output / "model.safetensors").write_bytes(b"converted")
-    (output / MANIFEST).write_text(json.dumps({"source": {"sha256": sha256(source)}, "files": file_hashes(output)}))
+    manifest = {"source": {"sha256": sha256(source)}, "files": file_hashes(output)}
+    (output / MANIFEST).write_text(json.dumps(manifest | {"vocabulary": {"rule": vocabulary.RULE}}))
     assert up_to_date(output, source)
+    assert not up_to_date(output, source, rule="full")
     (output / "model.safetensors").write_bytes(b"edited")
     assert not up_to_date(output, source)
+
+
+def test_a_directory_converted_before_the_vocabulary_cut_is_converted_again(tmp_path: Path) -> None:
+    source, output = tmp_path / "source.bin", tmp_path / "out"
+    source.write_bytes(b"weights")
+    output.mkdir()
+    (output / MANIFEST).write_text(json.dumps({"source": {"sha256": sha256(source)}, "files": file_hashes(output)}))
+    assert up_to_date(output, source, rule="full") and not up_to_date(output, source)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +118,7 @@ def test_similar_reviews_are_closer_than_unrelated_ones(encoder: tuple[Any, Any]
 def test_loads_as_xlm_roberta_with_e5_special_tokens(encoder: tuple[Any, Any]) -> None:
     model, tokenizer = encoder
     assert type(model).__name__ == "XLMRobertaModel" and model.pooler is None
-    assert model.config.max_position_embeddings == 514 and model.config.vocab_size == 250037
+    assert model.config.max_position_embeddings == 514
+    assert model.config.vocab_size == len(tokenizer) == 111_570  # models.vocabulary's cut of 250,002 pieces
     ids = tokenizer("テスト")["input_ids"]
     assert (ids[0], ids[-1], tokenizer.pad_token_id, tokenizer.unk_token_id) == (0, 2, 1, 3)
