@@ -6,7 +6,8 @@ python -m pipelines.base_model --full-vocabulary   # keep all 250,002 pieces (de
 
 The directory holds an `XLMRobertaModel` (safetensors) and a fast tokenizer, so koe loads and fine-tunes it with
 `from_pretrained`. It is only installed when every sentence of a fixed Japanese/English list embeds within cosine
-0.999 of the engine, with both e5 prefixes. It is ~470 MB and lives under data/, which git ignores.
+0.999 of the engine, with both e5 prefixes. It is ~265 MB (~470 MB with --full-vocabulary) and lives under data/,
+which git ignores.
 """
 
 from __future__ import annotations
