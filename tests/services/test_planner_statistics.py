@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
@@ -39,10 +39,14 @@ def write(planner: Planner, tracker: jobs.PlannerStatistics, rows: int, chunk: i
         tracker.wrote(chunk)
 
 
-def test_a_never_analyzed_table_is_analyzed_after_the_first_thousand_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    planner = Planner(believed=0)
+def planner_at(believed: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Planner, jobs.PlannerStatistics]:
+    planner = Planner(believed)
     planner.install(monkeypatch)
-    tracker = jobs.PlannerStatistics(session=None)  # type: ignore[arg-type]
+    return planner, jobs.PlannerStatistics(session=None)  # type: ignore[arg-type]
+
+
+def test_a_never_analyzed_table_is_analyzed_after_the_first_thousand_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    planner, tracker = planner_at(0, monkeypatch)
     write(planner, tracker, 500)
     assert planner.analyzes == 0
     write(planner, tracker, 500)
@@ -50,9 +54,7 @@ def test_a_never_analyzed_table_is_analyzed_after_the_first_thousand_rows(monkey
 
 
 def test_a_large_table_is_analyzed_once_a_tenth_of_it_was_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    planner = Planner(believed=200_000)
-    planner.install(monkeypatch)
-    tracker = jobs.PlannerStatistics(session=None)  # type: ignore[arg-type]
+    planner, tracker = planner_at(200_000, monkeypatch)
     write(planner, tracker, 19_500)
     assert planner.analyzes == 0
     write(planner, tracker, 500)
@@ -64,24 +66,16 @@ def test_a_large_table_is_analyzed_once_a_tenth_of_it_was_written(monkeypatch: p
 
 
 def test_a_million_rows_into_an_empty_table_cost_few_analyzes(monkeypatch: pytest.MonkeyPatch) -> None:
-    planner = Planner(believed=0)
-    planner.install(monkeypatch)
-    write(planner, jobs.PlannerStatistics(session=None), 1_000_000)  # type: ignore[arg-type]
+    planner, tracker = planner_at(0, monkeypatch)
+    write(planner, tracker, 1_000_000)
     assert 40 <= planner.analyzes <= 60  # every 1,000 rows up to 10,000, then every tenth
     assert planner.believed >= 900_000
 
 
 @pytest.fixture
-def settings(migrated_engine: Engine, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=migrated_engine.url.render_as_string(hide_password=False),
-        analyzer="rules",
-        embedded_worker=False,
-        auth_required=False,
-        upload_dir=str(tmp_path / "uploads"),
-        job_chunk_rows=2,
-        job_analysis_processes=0,
-    )
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    update = {"upload_dir": str(tmp_path / "uploads"), "job_chunk_rows": 2, "job_analysis_processes": 0}
+    return settings.model_copy(update=update)
 
 
 def test_an_upload_job_leaves_postgresql_knowing_its_rows(
