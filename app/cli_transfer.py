@@ -33,9 +33,9 @@ def _follow(read_job: Any, job_id: int) -> dict[str, Any]:
             job = read_job()
             bar.total = job["rows_total"]
             bar.n = job["rows_done"]
-            bar.set_postfix(
-                created=job["created"], updated=job["updated"], unchanged=job["unchanged"], failed=job["rows_failed"]
-            )
+            counts = {k: job[k] for k in ("created", "updated", "unchanged")} | {"failed": job["rows_failed"]}
+            # as text: tqdm shortens round numbers (30000 → "3e+4"); one refresh per poll, not two
+            bar.set_postfix({k: f"{n:,}" for k, n in counts.items()}, refresh=False)
             bar.refresh()
             if job["status"] in FINAL:
                 return job

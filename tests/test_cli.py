@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app.cli_transfer import _follow
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ROOT
@@ -72,3 +75,15 @@ def test_rollup_rebuild_recounts_stored_items(tmp_path: Path) -> None:
     rebuilt = koe("rollup", "rebuild", env=env, cwd=ROOT)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "from 3 items (calendar Asia/Tokyo)" in rebuilt.stdout
+
+
+def test_progress_counts_read_in_full_and_drawn_once_per_poll(capsys: pytest.CaptureFixture[str]) -> None:
+    running = {"status": "running", "rows_total": 60_000, "rows_done": 30_000, "created": 30_000, "updated": 0}
+    done = running | {"status": "succeeded", "rows_done": 60_000, "created": 59_999, "updated": 1}
+    jobs = [state | {"unchanged": 0, "rows_failed": 0} for state in (running, done)]
+    calls = iter(jobs)
+    with patch("app.cli_transfer.time.sleep"):
+        assert _follow(lambda: next(calls), job_id=7)["status"] == "succeeded"
+    drawn = capsys.readouterr().err
+    assert "created=30,000" in drawn and "created=59,999" in drawn and "e+" not in drawn
+    assert drawn.count("created=30,000") == 1  # one line per poll, not one per update of the bar
