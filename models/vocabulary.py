@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from models.encoder import E5Weights
 
 RULE = "ja-scripts-1"  # names this selection: a converted model records it, and is rebuilt when it changes
+FULL = "full"  # no cut: what a directory converted before the rule (or with --full-vocabulary) holds
 METASPACE = "\u2581"
 _RANGES = (
     (0x3000, 0x30FF),  # CJK punctuation, hiragana, katakana

