@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     one = commands.add_parser("analyze", help="analyze one text and print the result as JSON")
     one.add_argument("text")
-    one.add_argument("--analyzer", default=None, help="rules, accurate or auto (default: KOE_ANALYZER)")
+    one.add_argument("--analyzer", default=None, help="rules, accurate, fast or auto (default: KOE_ANALYZER)")
     one.set_defaults(handler=analyze)
     rebuild = commands.add_parser("rollup", help="analytics rollup maintenance")
     rebuild = rebuild.add_subparsers(dest="rollup_command", required=True).add_parser("rebuild", help="recount it")

@@ -1,8 +1,10 @@
-"""koe's trained classifier: the e5-small encoder with LoRA adapters and one small head per task.
+"""koe's trained classifiers: the e5-small encoder with LoRA adapters and one small head per task (koe-accurate),
+or a student keeping a few of its layers, distilled from it (koe-fast).
 
-Saved as a directory: `adapter/` (peft save_pretrained), `heads.safetensors`, and `koe_model.json`
-(labels, calibration temperatures, topic thresholds, hashes, metrics). The base encoder is not saved here:
-it is rebuilt offline by `python -m pipelines.base_model` (or loaded from a hub id / local directory).
+Saved as a directory: `adapter/` (peft save_pretrained) or, for a student, `layers.safetensors` (its transformer
+layers); `heads.safetensors`; and `koe_model.json` (labels, calibration temperatures, topic thresholds, hashes,
+metrics). The base encoder is not saved here (a student reads its embeddings): it is rebuilt offline by
+`python -m pipelines.base_model` (or loaded from a hub id / local directory).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -43,6 +44,9 @@ class ModelSpec:
     emotions: list[str] = field(default_factory=lambda: list(EMOTIONS))
     max_length: int = 256
     lora_rank: int = 8
+    # A distilled student keeps these layers of the base encoder, in this order, with its own trained weights
+    # (layers.safetensors) over the base's embeddings. Empty: every layer, with the adapters.
+    student_layers: list[int] = field(default_factory=list)
     temperatures: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)  # topic and emotion decision thresholds
     provenance: dict[str, Any] = field(default_factory=dict)  # data hash, base hash, date, metrics
@@ -132,19 +136,37 @@ def infer(
 
 def with_lora(encoder: nn.Module, rank: int) -> nn.Module:
     """Trainable low-rank adapters on attention and feed-forward projections; the base stays frozen."""
+    from peft import LoraConfig, get_peft_model  # training only: see merge_lora
+
     config = LoraConfig(
         r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"], bias="none"
     )
     return get_peft_model(encoder, config)
 
 
+def keep_layers(encoder: nn.Module, layers: Sequence[int]) -> nn.Module:
+    """`encoder` (an XLM-R/BERT-style model) cut in place to the transformer layers numbered `layers`."""
+    stack = getattr(encoder, "encoder").layer  # noqa: B009
+    if not layers or any(not 0 <= i < len(stack) for i in layers):
+        raise ValueError(f"layers {list(layers)} are not a selection of the encoder's {len(stack)} layers")
+    getattr(encoder, "encoder").layer = nn.ModuleList([stack[i] for i in layers])  # noqa: B009
+    getattr(encoder, "config").num_hidden_layers = len(layers)  # noqa: B009
+    return encoder
+
+
+def _layer_tensors(encoder: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"encoder.layer.{k}": v for k, v in getattr(encoder, "encoder").layer.state_dict().items()}  # noqa: B009
+
+
 def save(model: MultiTaskModel, spec: ModelSpec, directory: Path) -> None:
-    """Adapters, heads and spec; the version gets the digest of the saved weights, so that two different models
-    never share a version (a stored analysis names the exact weights that scored it)."""
+    """Adapters (or a student's layers), heads and spec; the version gets the digest of the saved weights, so that
+    two different models never share a version (a stored analysis names the exact weights that scored it)."""
     directory.mkdir(parents=True, exist_ok=True)
     encoder = model.encoder
-    if isinstance(encoder, PeftModel):
-        encoder.save_pretrained(str(directory / "adapter"))
+    if spec.student_layers:
+        save_file({k: v.contiguous() for k, v in _layer_tensors(encoder).items()}, directory / "layers.safetensors")
+    elif hasattr(encoder, "peft_config"):  # a peft model: its adapters (see with_lora)
+        getattr(encoder, "save_pretrained")(str(directory / "adapter"))  # noqa: B009
     save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, directory / "heads.safetensors")
     spec.version = f"{_WEIGHTS_SUFFIX.sub('', spec.version)}.w{weights_digest(directory)}"
     save_spec(spec, directory)
@@ -171,10 +193,49 @@ def load_spec(directory: Path) -> ModelSpec:
 
 
 def load(directory: Path, encoder: nn.Module) -> MultiTaskModel:
-    """Attach the saved adapters and heads to a freshly loaded base encoder, merged for fast inference."""
+    """Attach the saved adapters (merged for fast inference) or a student's layers, and the heads, to a freshly
+    loaded base encoder."""
     spec = load_spec(directory)
-    if (directory / "adapter").exists():
-        encoder = PeftModel.from_pretrained(encoder, directory / "adapter").merge_and_unload()
+    if spec.student_layers:
+        encoder = keep_layers(encoder, spec.student_layers)
+        saved = load_file(directory / "layers.safetensors")
+        if saved.keys() != _layer_tensors(encoder).keys():
+            raise ValueError(f"{directory}: layers.safetensors does not fit {len(spec.student_layers)} base layers")
+        encoder.load_state_dict(saved, strict=False)
+    elif (directory / "adapter").exists():
+        encoder = merge_lora(encoder, directory / "adapter")
     model = MultiTaskModel(encoder, spec)
     model.heads.load_state_dict(load_file(directory / "heads.safetensors"))
     return model.eval()
+
+
+# peft's adapter settings that merge_lora does not implement: with any of them set, peft itself merges
+_LORA_EXTRAS = (
+    *("use_dora", "use_rslora", "fan_in_fan_out", "rank_pattern", "alpha_pattern", "modules_to_save"),
+    *("layer_replication", "target_parameters", "trainable_token_indices", "lora_bias", "use_qalora"),
+)
+
+
+def merge_lora(encoder: nn.Module, adapter: Path) -> nn.Module:
+    """Fold saved LoRA adapters into the encoder's weights, W + (alpha / r) B A, as peft's merge_and_unload does,
+    without importing peft: its import pulls in transformers' generation code, 2.5 s of a serving process's start.
+    Adapters that use any other peft feature are merged by peft itself."""
+    config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    plain = config.get("peft_type") == "LORA" and config.get("bias", "none") == "none"
+    if not plain or any(config.get(key) for key in _LORA_EXTRAS):
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(encoder, adapter).merge_and_unload()
+    scale = config["lora_alpha"] / config["r"]
+    tensors = load_file(adapter / "adapter_model.safetensors")
+    if unknown := [k for k in tensors if not k.endswith((".lora_A.weight", ".lora_B.weight"))]:
+        raise ValueError(f"{adapter}: tensors merge_lora does not know: {unknown[:3]}")
+    modules = dict(encoder.named_modules())
+    with torch.no_grad():
+        for key, down in tensors.items():
+            if key.endswith(".lora_A.weight"):
+                name = key.removesuffix(".lora_A.weight")
+                weight = modules[name.removeprefix("base_model.model.")].weight
+                assert isinstance(weight, torch.Tensor)
+                weight += (tensors[f"{name}.lora_B.weight"] @ down) * scale
+    return encoder

@@ -44,6 +44,7 @@ def _trained(name: str) -> Callable[[ModelOptions], dict[str, Any]]:
 PIPELINES: dict[str, Callable[[ModelOptions], dict[str, Any]]] = {
     "rules": _rules,
     "accurate": _trained("koe-accurate"),
+    "fast": _trained("koe-fast"),  # distilled from koe-accurate (pipelines.distill): for batch jobs of many rows
 }
 
 

@@ -7,12 +7,14 @@ python -m pipelines.bench ingest --rows N --database-url URL   # end-to-end uplo
 python -m pipelines.bench analytics --rows 1000000 --database-url postgresql+psycopg://…/koe_bench
                                      # p50/p95 of every analytics endpoint on a seeded table
 python -m pipelines.bench load       # open-loop load on uvicorn --workers 2, SQLite and PostgreSQL (--help)
+python -m pipelines.bench startup    # seconds from a new process to its first analysis, per installed analyzer
 python -m pipelines.bench            # pipeline and api
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -26,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from models.pipeline import AnalysisInput, AnalysisPipeline
-from models.registry import build_pipeline
+from models.registry import available, build_pipeline
 from pipelines import bench_analytics, bench_ingest, bench_load
 from pipelines.common import ROOT, free_port, review_texts, table, wait_ready
 
@@ -99,13 +101,48 @@ def bench_api(database_url: str, requests: int, analyzer: str) -> list[object]:
     return [backend, requests, statistics.median(latencies), q[94], q[98], max(latencies)]
 
 
+# Run in a new interpreter: what a starting server or worker pays before it can analyze.
+_STARTUP_PROBE = """
+import json, sys, time
+started = time.perf_counter()
+from models.pipeline import AnalysisInput
+from models.registry import available, build_pipeline
+imported = time.perf_counter()
+pipeline = build_pipeline(sys.argv[1])
+built = time.perf_counter()
+pipeline.analyze([AnalysisInput("対応が早くて助かりました。でも値段は少し高いです。")])
+done = time.perf_counter()
+from pipelines.common import peak_rss_mib
+print(json.dumps([imported - started, built - imported, done - built, peak_rss_mib()]))
+"""
+
+
+def bench_startup(analyzers: Sequence[str], repeat: int = 3) -> list[list[object]]:
+    """Per analyzer, the median over `repeat` new processes (the first one warms the file cache) of: importing
+    koe's analysis code, building the pipeline (loading the model), the first analysis; and the process's peak."""
+    rows: list[list[object]] = []
+    for analyzer in analyzers:
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            probe = [sys.executable, "-c", _STARTUP_PROBE, analyzer]
+            out = subprocess.run(probe, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+            runs.append([time.perf_counter() - started, *json.loads(out.splitlines()[-1])])
+        total, imports, build, first, rss = (statistics.median(r[k] for r in runs) for k in range(5))
+        rows.append([analyzer, imports, build, first, total, round(rss)])
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["load"]:
         return bench_load.main(argv[1:])  # its own options: python -m pipelines.bench load --help
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "what", nargs="?", choices=["pipeline", "api", "ingest", "analytics", "load", "all"], default="all"
+        "what",
+        nargs="?",
+        choices=["pipeline", "api", "ingest", "analytics", "load", "startup", "all"],
+        default="all",
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated upload (ingest)")
     parser.add_argument("--analyzer", default="rules")
@@ -139,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             stored, rows = bench_analytics.run(url, args.rows, args.repeat)
             print(f"{url.split(':', 1)[0]}: {stored:,} stored items, one-year range, rotating filters")
             print(table(["endpoint", "calls", "p50 ms", "p95 ms", "max ms"], rows), "\n")
+    if args.what == "startup":
+        headers = ["analyzer", "import s", "load model s", "first analysis s", "process total s", "peak RSS MiB"]
+        print(table(headers, bench_startup(available())))
     if args.what in ("api", "all"):
         with tempfile.TemporaryDirectory() as tmp:
             urls = args.database_url or [f"sqlite:///{Path(tmp) / 'bench.db'}"]

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from app.db.session import make_engine
 from app.db.tables import Feedback
-from pipelines.common import ROOT, free_port, review_texts, stop, wait_ready
+from pipelines.common import ROOT, free_port, peak_rss_mib, review_texts, stop, wait_ready
 
 TOPOLOGIES = ("cli", "embedded", "celery-1", "celery-2")
 REDIS_DB = 13  # a database of its own on the shared Redis server
@@ -61,14 +61,6 @@ def _env(database_url: str, tmp: Path, analyzer: str, broker: str | None = None)
     }
 
 
-def _peak_mib(pid: int) -> int:
-    """The high-water mark of a running process's resident set."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return 0
-
-
 @contextmanager
 def _descendant_peaks(roots: Callable[[], Sequence[int]]) -> Iterator[dict[int, int]]:
     """Peak RSS (MiB) of every process started below `roots` while the block runs (a job's analysis children
@@ -85,7 +77,7 @@ def _descendant_peaks(roots: Callable[[], Sequence[int]]) -> Iterator[dict[int, 
                     continue
                 for child in below:
                     try:
-                        peaks[child.pid] = max(peaks.get(child.pid, 0), _peak_mib(child.pid))
+                        peaks[child.pid] = max(peaks.get(child.pid, 0), peak_rss_mib(child.pid))
                     except OSError:
                         continue
 
@@ -167,7 +159,7 @@ def bench_topology(topology: str, database_url: str, rows: int, analyzer: str) -
             wait_ready(base, server, tmp / "server.log", timeout=120)
             with _descendant_peaks(lambda: [p.pid for p in processes]) as children:
                 seconds, _ = _upload(files, env, server=base, source=source)
-            peaks = [_peak_mib(p.pid) for p in processes]
+            peaks = [peak_rss_mib(p.pid) for p in processes]
     stored, sent = _stored(database_url, source), rows // workers * workers
     if stored != sent:  # a benchmark that lost rows measures nothing
         raise SystemExit(f"{topology}: {sent:,} rows uploaded, {stored:,} stored")

@@ -89,3 +89,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)  # the session this benchmark started, and nothing else
             process.wait(timeout=5)
+
+
+def peak_rss_mib(pid: int | str = "self") -> int:
+    """The high-water mark of a process's resident set (VmHWM). Unlike getrusage's ru_maxrss, which Linux carries
+    across exec, it starts afresh in a new program: a child started by a 2 GB parent does not report 2 GB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import resource
 import subprocess
 import time
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from models.emotions import EMOTIONS
 from models.pipeline import AnalysisInput, DocumentAnalysis
 from models.registry import ModelOptions, available, build_pipeline, names
 from pipelines import corpus
-from pipelines.common import EVAL_DIR, ROOT, read_jsonl, table
+from pipelines.common import EVAL_DIR, ROOT, peak_rss_mib, read_jsonl, table
 from pipelines.metrics import (
     accuracy,
     expected_calibration_error,
@@ -250,7 +249,7 @@ def evaluate_one(
     name += "+int8" if quantize else ""
     rows = real_data_rows(name, pipeline, eval_dir, limit) if "real" in data else []
     rows += corpus_rows(name, pipeline, limit) if "corpus" in data else []
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     for row in rows:
         row.peak_rss_mib = round(peak)
     print(f"{name}: loaded in {load_seconds:.2f} s, peak RSS {peak:.0f} MiB", flush=True)

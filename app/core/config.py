@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     )
     default_tenant: str = Field("default", description="tenant of requests without an API key (auth not required)")
     analyzer: str = Field(
-        "auto", description="analysis pipeline: accurate (trained model), rules, or auto (accurate when installed)"
+        "auto",
+        description="analysis pipeline: accurate (trained model), fast (distilled from it), rules, "
+        "or auto (accurate if installed)",
     )
     base_model: str = Field(
         DEFAULT_BASE_MODEL,

@@ -66,7 +66,7 @@ def infer_documents(
     sentences = [
         [doc.normalized.original[slice(*doc.original_span(s.start, s.end))] for s in doc.sentences] for doc in documents
     ]
-    return multitask.infer(model, tokenizer, sentences, _groups(sentences), after_batch)
+    return multitask.infer(model, tokenizer, sentences, length_batches(sentences), after_batch)
 
 
 def _release_freed_memory() -> None:
@@ -88,7 +88,7 @@ def _glibc() -> Any:
 _LIBC = _glibc()
 
 
-def _groups(documents: list[list[str]]) -> Iterator[list[int]]:
+def length_batches(documents: list[list[str]]) -> Iterator[list[int]]:
     """Document numbers in length order, cut into batches of similar length within the character budget."""
     order = sorted(range(len(documents)), key=lambda d: sum(map(len, documents[d])))
     group: list[int] = []

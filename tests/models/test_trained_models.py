@@ -1,4 +1,5 @@
-"""The shipped koe-accurate model on clear cases (fixed expectations, written for these tests)."""
+"""The shipped trained models, koe-accurate and koe-fast (distilled from it), on clear cases (fixed expectations,
+written for these tests)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import build_pipeline
 
 
-@pytest.fixture(scope="module")
-def accurate() -> AnalysisPipeline:
-    return build_pipeline("accurate")
+@pytest.fixture(scope="module", params=["accurate", "fast"])
+def accurate(request: pytest.FixtureRequest) -> AnalysisPipeline:
+    return build_pipeline(request.param)
 
 
 def sentiment(pipeline: AnalysisPipeline, text: str) -> str:
@@ -49,7 +50,7 @@ def test_negated_criticism_is_not_negative(accurate: AnalysisPipeline, text: str
 def test_topics_of_clear_cases(accurate: AnalysisPipeline, text: str, topic: str) -> None:
     # koe_model.json "serves": since 2.1 the trained topic head beats the rules on dev (2.2: micro-F1 0.713 vs 0.496)
     assert topic in [t["id"] for t in accurate.analyze([AnalysisInput(text)])[0].topics]
-    assert accurate.model_versions["topics"].startswith("koe-accurate-topics@")
+    assert accurate.model_versions["topics"].startswith(("koe-accurate-topics@", "koe-fast-topics@"))
 
 
 @pytest.mark.parametrize(
@@ -61,7 +62,12 @@ def test_topics_of_clear_cases(accurate: AnalysisPipeline, text: str, topic: str
         ("子供が飲み込んだらと思うと怖いです。", "fear"),
     ],
 )
-def test_emotions_of_clear_cases(accurate: AnalysisPipeline, text: str, emotion: str) -> None:
+def test_emotions_of_clear_cases(
+    accurate: AnalysisPipeline, text: str, emotion: str, request: pytest.FixtureRequest
+) -> None:
+    if emotion == "fear" and accurate.model_versions["emotions"].startswith("koe-fast"):
+        # a known gap of koe-fast 1.0 (test-split fear F1 0.44 vs the teacher's 0.48): it finds no emotion here
+        request.applymarker(pytest.mark.xfail(strict=True, reason="koe-fast 1.0 misses plain fear"))
     emotions = accurate.analyze([AnalysisInput(text)])[0].emotions
     assert emotions is not None and emotion in emotions["present"]
 
@@ -77,5 +83,5 @@ def test_cancellation_request_is_retention(accurate: AnalysisPipeline) -> None:
 
 
 def test_versions_name_the_trained_model(accurate: AnalysisPipeline) -> None:
-    assert accurate.model_versions["sentiment"].startswith("koe-accurate-sentiment@")
+    assert accurate.model_versions["sentiment"].startswith(("koe-accurate-sentiment@", "koe-fast-sentiment@"))
     assert not accurate.model_versions["sentiment"].endswith("+int8")  # int8 lost 7 points: off by default
