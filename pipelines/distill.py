@@ -203,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     train_docs = labelled + augmented(labelled, args.mixes, train.SEED)
     outputs = cached_teacher_outputs(teacher, tokenizer, train_docs, args.cache)
     student = student_of(teacher, args.layers, "koe-fast", f"{VERSION}+{date.today():%Y%m%d}")
+    teacher_name = f"{teacher.spec.name} {teacher.spec.version}"
     del teacher
     report = train.train(
         student,
@@ -221,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         split,
         args.out,
         seed=train.SEED,
-        teacher=f"koe-accurate {multitask.load_spec(args.teacher).version}",
+        teacher=teacher_name,
         training=report,
         train_documents=len(labelled),
         train_sentences=sum(len(e.sentences) for e in labelled),
