@@ -218,7 +218,7 @@ _LORA_EXTRAS = (
 
 def merge_lora(encoder: nn.Module, adapter: Path) -> nn.Module:
     """Fold saved LoRA adapters into the encoder's weights, W + (alpha / r) B A, as peft's merge_and_unload does,
-    without importing peft: its import pulls in transformers' generation code, 2.5 s of a serving process's start.
+    without importing peft: its import pulls in transformers' generation code (loading koe-accurate: 5.1 → 4.1 s).
     Adapters that use any other peft feature are merged by peft itself."""
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     plain = config.get("peft_type") == "LORA" and config.get("bias", "none") == "none"
