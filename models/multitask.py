@@ -2,9 +2,10 @@
 or a student keeping a few of its layers, distilled from it (koe-fast).
 
 Saved as a directory: `adapter/` (peft save_pretrained) or, for a student, `layers.safetensors` (its transformer
-layers); `heads.safetensors`; and `koe_model.json` (labels, calibration temperatures, topic thresholds, hashes,
-metrics). The base encoder is not saved here (a student reads its embeddings): it is rebuilt offline by
-`python -m pipelines.base_model` (or loaded from a hub id / local directory).
+layers); `heads.safetensors`; optionally `aspects.safetensors` (the aspect–opinion tagger, models.aspects); and
+`koe_model.json` (labels, calibration temperatures, topic thresholds, hashes, metrics). The base encoder is not
+saved here (a student reads its embeddings): it is rebuilt offline by `python -m pipelines.base_model` (or loaded
+from a hub id / local directory).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from models.aspects import TAGS, AspectOpinion, AspectTagger, document_tag_probs, pair, spans_with_scores
 from models.emotions import EMOTIONS
 from models.journey import STAGES
 from models.windows import Windows, pack, segment_mean
@@ -28,6 +31,7 @@ from models.windows import Windows, pack, segment_mean
 SENTIMENT_DOC = ["positive", "neutral", "negative", "mixed"]
 SENTIMENT_SENTENCE = ["positive", "neutral", "negative"]
 SENTENCE_TASKS = ("sentence_sentiment", "topics", "stage")  # heads also applied to sentence vectors
+ASPECTS_FILE = "aspects.safetensors"
 
 
 @dataclass
@@ -77,10 +81,17 @@ class MultiTaskModel(nn.Module):
         hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009  (nn.Module has no typed config)
         self.dropout = nn.Dropout(0.1)
         self.heads = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in spec.head_sizes().items()})
+        self.aspects: AspectTagger | None = None  # trained afterwards on the frozen encoder (pipelines.aspects)
+
+    def encode(self, windows: Windows) -> torch.Tensor:
+        """The encoder's final token states [windows, length, hidden]."""
+        return self.encoder(input_ids=windows.input_ids, attention_mask=windows.attention_mask).last_hidden_state
 
     def pooled(self, windows: Windows) -> tuple[torch.Tensor, torch.Tensor]:
         """Document vectors and sentence vectors: what the heads read."""
-        hidden = self.encoder(input_ids=windows.input_ids, attention_mask=windows.attention_mask).last_hidden_state
+        return self.pool(self.encode(windows), windows)
+
+    def pool(self, hidden: torch.Tensor, windows: Windows) -> tuple[torch.Tensor, torch.Tensor]:
         documents = segment_mean(hidden, windows.document_of_token, windows.documents)
         return documents, segment_mean(hidden, windows.sentence_of_token, windows.sentences)
 
@@ -104,6 +115,7 @@ class DocumentLogits:
     sentences: dict[str, torch.Tensor]
     vector: torch.Tensor  # [hidden]
     sentence_vectors: torch.Tensor  # [sentences, hidden]
+    aspects: list[AspectOpinion] | None = None  # offsets into the sentences joined; None: the model has no tagger
 
 
 @torch.inference_mode()
@@ -118,8 +130,11 @@ def infer(
     numbers (similar lengths together: less padding). What serving and the training pipeline's evaluation share."""
     found: dict[int, DocumentLogits] = {}
     for batch in batches:
-        vectors, sentence_vectors = model.pooled(pack(tokenizer, [documents[d] for d in batch], model.spec.max_length))
+        windows = pack(tokenizer, [documents[d] for d in batch], model.spec.max_length)
+        hidden = model.encode(windows)
+        vectors, sentence_vectors = model.pool(hidden, windows)
         logits = model.read(vectors, sentence_vectors)
+        aspects = _aspects(model, hidden, windows, [documents[d] for d in batch])
         after_batch()
         first = 0
         for k, d in enumerate(batch):
@@ -129,9 +144,28 @@ def infer(
                 {task: v[first : first + n] for task, v in logits.items() if task.startswith("sentence_")},
                 vectors[k],
                 sentence_vectors[first : first + n],
+                aspects[k] if aspects is not None else None,
             )
             first += n
     return [found[d] for d in range(len(documents))]
+
+
+def _aspects(
+    model: MultiTaskModel, hidden: torch.Tensor, windows: Windows, documents: Sequence[Sequence[str]]
+) -> list[list[AspectOpinion]] | None:
+    """Each document's aspect–opinion pairs, from the tagger over the same token states as the heads."""
+    if model.aspects is None:
+        return None
+    probs = torch.softmax(model.aspects(hidden).float(), dim=-1).reshape(-1, len(TAGS))
+    per_document = document_tag_probs(
+        probs, windows.document_of_token, windows.token_of_position, [len(o) for o in windows.offsets]
+    )
+    found = []
+    for sentences, offsets, tag_probs in zip(documents, windows.offsets, per_document, strict=True):
+        text = "".join(sentences)
+        starts = list(accumulate((len(s) for s in sentences[:-1]), initial=0))
+        found.append(pair(text, spans_with_scores(text, offsets, tag_probs), starts))
+    return found
 
 
 def with_lora(encoder: nn.Module, rank: int) -> nn.Module:
@@ -168,8 +202,25 @@ def save(model: MultiTaskModel, spec: ModelSpec, directory: Path) -> None:
     elif hasattr(encoder, "peft_config"):  # a peft model: its adapters (see with_lora)
         getattr(encoder, "save_pretrained")(str(directory / "adapter"))  # noqa: B009
     save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, directory / "heads.safetensors")
+    if model.aspects is not None:
+        save_file(_contiguous(model.aspects), directory / ASPECTS_FILE)
+    stamp(spec, directory)
+
+
+def save_aspects(tagger: AspectTagger, spec: ModelSpec, directory: Path) -> None:
+    """Add an aspect tagger trained afterwards to a saved model (a new weights digest, so a new version)."""
+    save_file(_contiguous(tagger), directory / ASPECTS_FILE)
+    stamp(spec, directory)
+
+
+def stamp(spec: ModelSpec, directory: Path) -> None:
+    """Save the spec with a version naming the saved weights."""
     spec.version = f"{_WEIGHTS_SUFFIX.sub('', spec.version)}.w{weights_digest(directory)}"
     save_spec(spec, directory)
+
+
+def _contiguous(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.contiguous() for k, v in module.state_dict().items()}
 
 
 _WEIGHTS_SUFFIX = re.compile(r"\.w[0-9a-f]{8}$")
@@ -206,6 +257,9 @@ def load(directory: Path, encoder: nn.Module) -> MultiTaskModel:
         encoder = merge_lora(encoder, directory / "adapter")
     model = MultiTaskModel(encoder, spec)
     model.heads.load_state_dict(load_file(directory / "heads.safetensors"))
+    if (directory / ASPECTS_FILE).exists():
+        model.aspects = AspectTagger(int(getattr(encoder, "config").hidden_size))  # noqa: B009
+        model.aspects.load_state_dict(load_file(directory / ASPECTS_FILE))
     return model.eval()
 
 

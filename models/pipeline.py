@@ -41,6 +41,7 @@ class DocumentAnalysis:
     warnings: list[dict[str, str]] = field(default_factory=list)
     conversation: dict[str, Any] | None = None  # per-turn results and the transcript's summary
     emotions: dict[str, Any] | None = None  # {"present": [...], "scores": {...}}; None without an emotion model
+    aspects: list[dict[str, Any]] | None = None  # aspect–opinion pairs; None without an aspect tagger
     terms: list[str] = field(default_factory=list)  # for keyword analytics (models.terms)
 
 
@@ -53,10 +54,12 @@ class AnalysisPipeline:
         sentiment: Analyzer,
         topics: Analyzer,
         stage: Analyzer,
-        emotions: Analyzer | None = None,  # only trained models have one
+        emotions: Analyzer | None = None,  # only trained models have these two
+        aspects: Analyzer | None = None,
         touchpoint_stages: dict[str, str] | None = None,
     ) -> None:
         self.sentiment, self.topics, self.stage, self.emotions = sentiment, topics, stage, emotions
+        self.aspects = aspects
         self.touchpoint_stages = {**DEFAULT_TOUCHPOINT_STAGES, **(touchpoint_stages or {})}
 
     @property
@@ -70,7 +73,8 @@ class AnalysisPipeline:
 
     def _analyzers(self) -> dict[str, Analyzer]:
         roles = {"sentiment": self.sentiment, "topics": self.topics, "stage": self.stage}
-        return roles | ({"emotions": self.emotions} if self.emotions else {})
+        optional = {"emotions": self.emotions, "aspects": self.aspects}
+        return roles | {role: a for role, a in optional.items() if a is not None}
 
     def with_topics(self, topics: Analyzer) -> AnalysisPipeline:
         """The same pipeline with another topic analyzer (a tenant's taxonomy)."""
@@ -79,6 +83,7 @@ class AnalysisPipeline:
             topics=topics,
             stage=self.stage,
             emotions=self.emotions,
+            aspects=self.aspects,
             touchpoint_stages=self.touchpoint_stages,
         )
 
@@ -112,6 +117,7 @@ class AnalysisPipeline:
         ]
         sentences = [_shifted(s, offsets[i]) for i in customer for s in per_turn[i].sentences]
         explanations = [_shifted(e, offsets[i]) for i in customer for e in per_turn[i].explanations]
+        aspects = [_shifted_pair(a, offsets[i]) for i in customer for a in per_turn[i].aspects or []]
         summary = conversation.summary(item.turns, [r.sentiment["label"] for r in per_turn])
         return DocumentAnalysis(
             sentiment=joined.sentiment,
@@ -123,6 +129,7 @@ class AnalysisPipeline:
             warnings=joined.warnings,
             conversation={"turns": turns, **summary},
             emotions=joined.emotions,
+            aspects=aspects if self.aspects else None,
             terms=joined.terms,
         )
 
@@ -142,10 +149,16 @@ class AnalysisPipeline:
             sentences=[_sentence(doc, i, r) for i in range(len(doc.sentences))],
             topics=[{"id": t, "name": labels.get(t, t), "score": s} for t, s in r["topics"].document.scores.items()],
             stage=self._stage(item, r["stage"].document),
-            explanations=[_explain(doc, role, e) for role, res in r.items() for e in res.document.evidence],
+            explanations=[
+                _explain(doc, role, e)
+                for role, res in r.items()
+                if isinstance(res.document, Labelled)  # aspects are spans themselves
+                for e in res.document.evidence
+            ],
             model_versions=self.model_versions,
             warnings=_warnings(doc),
             emotions=_emotions(r["emotions"].document) if "emotions" in r else None,
+            aspects=r["aspects"].document if "aspects" in r else None,
             terms=document_terms(doc),
         )
 
@@ -171,6 +184,15 @@ def _emotions(found: Labelled) -> dict[str, Any]:
 def _shifted(part: dict[str, Any], by: int) -> dict[str, Any]:
     """A sentence or explanation of one turn, with its offset moved into the whole transcript."""
     return {**part, "offset": part["offset"] + by}
+
+
+def _shifted_pair(pair: dict[str, Any], by: int) -> dict[str, Any]:
+    """An aspect–opinion pair of one turn, its spans moved into the whole transcript."""
+    return {
+        **pair,
+        "aspect": _shifted(pair["aspect"], by),
+        "opinion": _shifted(pair["opinion"], by) if pair["opinion"] else None,
+    }
 
 
 def _topic_labels(analyzer: Analyzer) -> dict[str, str]:

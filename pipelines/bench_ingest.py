@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import psutil
@@ -114,13 +114,17 @@ def _upload(
             )
             if pids is not None:
                 pids.append(process.pid)
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
+            # VmHWM sampled while it runs: wait4's ru_maxrss would start from this (larger) process's size
+            peak = 0
+            while process.poll() is None:
+                with suppress(OSError):  # exited between poll and read
+                    peak = max(peak, peak_rss_mib(process.pid))
+                time.sleep(0.25)
             out.seek(0)
             output = out.read().decode(errors="replace")
         if process.returncode != 0 or "succeeded:" not in output:
             raise SystemExit(f"upload of {path.name} failed:\n{output[-3000:]}")
-        return int(usage.ru_maxrss) // 1024
+        return peak
 
     started = time.perf_counter()
     with ThreadPoolExecutor(len(files)) as pool:

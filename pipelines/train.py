@@ -318,6 +318,30 @@ def model_card(spec: ModelSpec) -> str:
             f"`python -m pipelines.base_model`) with LoRA adapters (rank {spec.lora_rank})"
         )
         stored, trainer, how = "the adapters and heads are", "pipelines.train", ""
+    return _card_body(spec, encoder, stored, trainer, how, refit, metrics) + _aspect_section(p.get("aspects"))
+
+
+def _aspect_section(aspects: dict[str, Any] | None) -> str:
+    if not aspects:
+        return ""
+    rows = "\n".join(
+        f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v:,} |" for k, v in aspects["test_metrics"].items()
+    )
+    return f"""
+## Aspect–opinion tagger
+
+{aspects["tagger"]}, trained by `python -m pipelines.aspects` in {aspects["minutes"]} min on the corpus items with
+aspect labels ({aspects["items"]}); epoch {aspects["epoch_kept"]} kept on dev aspect F1. Test split, exact
+character spans (labellers marked the main aspects, not all: precision is a lower bound):
+
+| metric | value |
+|---|---|
+{rows}
+"""
+
+
+def _card_body(spec: ModelSpec, encoder: str, stored: str, trainer: str, how: str, refit: str, metrics: str) -> str:
+    p = spec.provenance
     return f"""# {spec.name} {spec.version}
 
 Japanese VoC classifier: {encoder} and linear heads for document

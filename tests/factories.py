@@ -42,6 +42,26 @@ def api_key(session: Session, tenant: str = "default", *scopes: str, name: str =
 EMOTION_CUES = {"ふざけ": {"anger": 0.91, "disgust": 0.62}, "😡": {"anger": 0.8}, "最高": {"joy": 0.9}}
 
 
+ASPECT_CUES = {("接客", "丁寧"): "positive", ("料金", "高い"): "negative"}
+
+
+class CueAspects:
+    """A stand-in aspect tagger for service tests: `<aspect>が<opinion>` for a few fixed pairs."""
+
+    name, version, portable = "aspects-stand-in", "0.1", True
+
+    def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
+        return [DocumentResult(self._found(doc.normalized.original), []) for doc in documents]
+
+    def _found(self, text: str) -> list[dict[str, Any]]:
+        found = []
+        for (aspect, opinion), polarity in ASPECT_CUES.items():
+            if (at := text.find(f"{aspect}が{opinion}")) >= 0:
+                spans = [{"text": t, "offset": text.index(t, at), "length": len(t)} for t in (aspect, opinion)]
+                found.append({"aspect": spans[0], "opinion": spans[1], "polarity": polarity, "score": 0.9})
+        return found
+
+
 class CueEmotions:
     """A stand-in emotion analyzer for service tests (the trained model's emotions are tested on the model itself):
     emotions from a few cues, each at a fixed probability."""

@@ -93,6 +93,7 @@ class Analysis(Base):
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-turn results and summary
     terms: Mapped[list[str] | None] = mapped_column(JSONType)  # keyword-analytics terms; null if scored before 0005
     emotions: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON)  # NULL: scored without an emotion model
+    aspects: Mapped[list[dict[str, Any]] | None] = mapped_column(NullableJSON)  # NULL: scored without a tagger
 
     feedback: Mapped[Feedback] = relationship(back_populates="analyses")
     topics: Mapped[list[AnalysisTopic]] = relationship(

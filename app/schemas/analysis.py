@@ -58,6 +58,21 @@ class EmotionsPublic(BaseModel):
     scores: dict[Emotion, float] = Field(description="probability of each present emotion")
 
 
+class TermSpan(BaseModel):
+    text: str
+    offset: int = Field(description="code-point offset into the original text")
+    length: int
+
+
+class AspectPublic(BaseModel):
+    aspect: TermSpan = Field(description="what the customer judges (接客, バッテリーの持ち)")
+    opinion: TermSpan | None = Field(
+        description="the words that judge it (丁寧, 悪い); null when its sentence has none"
+    )
+    polarity: Literal["positive", "negative"]
+    score: float = Field(description="the tagger's mean probability of the aspect's tags")
+
+
 class WarningPublic(BaseModel):
     code: str
     message: str
@@ -78,6 +93,11 @@ class AnalysisPublic(BaseModel):
     )
     emotions: EmotionsPublic | None = Field(
         None, description="from a trained model only (koe-accurate); null when the rule analyzers scored the text"
+    )
+    aspects: list[AspectPublic] | None = Field(
+        None,
+        description="aspect–opinion pairs, from a model with an aspect tagger (koe-accurate); null otherwise. "
+        "Measured exact-span F1 is modest (docs/evaluation.md): read them in aggregate, not one by one",
     )
 
 

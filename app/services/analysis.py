@@ -57,6 +57,7 @@ def as_dict(result: DocumentAnalysis) -> dict[str, Any]:
         "warnings": result.warnings,
         "conversation": result.conversation,
         "emotions": result.emotions,
+        "aspects": result.aspects,
     }
 
 
@@ -80,5 +81,6 @@ def analysis_columns(result: DocumentAnalysis) -> dict[str, Any]:
         "warnings": result.warnings,
         "conversation": result.conversation,
         "emotions": result.emotions,
+        "aspects": result.aspects,
         "terms": result.terms,
     }

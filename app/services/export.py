@@ -40,6 +40,7 @@ COLUMNS = [
     "p_negative",
     "topics",
     "emotions",
+    "aspects",
     "model_versions",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -100,6 +101,9 @@ def _flat(row: Feedback) -> dict[str, Any]:
         "p_negative": scores.get("negative"),
         "topics": "|".join(t.name for t in analysis.topics) if analysis else "",
         "emotions": "|".join(analysis.emotions["present"]) if analysis and analysis.emotions else "",
+        "aspects": "|".join(f"{a['aspect']['text']}:{a['polarity']}" for a in analysis.aspects or [])
+        if analysis
+        else "",
         "model_versions": ";".join(f"{k}={v}" for k, v in (analysis.model_versions if analysis else {}).items()),
     }
 

@@ -298,6 +298,7 @@ def _analysis_public(a: Analysis) -> dict[str, Any]:
         "warnings": a.warnings,
         "conversation": a.conversation,
         "emotions": a.emotions,
+        "aspects": a.aspects,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,45 @@ class NeuralEmotions(_View):
         return DocumentResult(Labelled(next(iter(ranked), None), ranked), [])
 
 
+class NeuralAspects(_View):
+    """Aspect–opinion pairs (models.aspects) with offsets into the original text; the model read each document as
+    its sentences joined, so an offset moves by the gap before its sentence."""
+
+    role = "aspects"
+
+    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
+        starts, moves = [], []
+        joined = 0
+        for sentence in doc.sentences:
+            start, end = doc.original_span(sentence.start, sentence.end)
+            starts.append(joined)
+            moves.append(start - joined)
+            joined += end - start
+
+        def original(at: int) -> int:
+            return at + moves[max(0, bisect_right(starts, at) - 1)]
+
+        found = []
+        for a in p.aspects or []:
+            begin, end = original(a.aspect_start), original(a.aspect_end - 1) + 1
+            pair: dict[str, Any] = {
+                "aspect": {"text": doc.normalized.original[begin:end], "offset": begin, "length": end - begin},
+                "opinion": None,
+                "polarity": a.polarity,
+                "score": a.score,
+            }
+            if a.opinion_start is not None and a.opinion_end is not None:
+                o_begin, o_end = original(a.opinion_start), original(a.opinion_end - 1) + 1
+                text = doc.normalized.original[o_begin:o_end]
+                pair["opinion"] = {"text": text, "offset": o_begin, "length": o_end - o_begin}
+            found.append(pair)
+        return DocumentResult(found, [])
+
+
 def analyzers(directory: Path, base_model: str, *, quantize: bool = False) -> dict[str, Any]:
-    """The role analyzers over one loaded model, for the roles its spec says it serves."""
+    """The role analyzers over one loaded model: the roles its spec says it serves, and aspects when it has a
+    tagger (no rule analyzer answers that role)."""
     model = NeuralModel(directory, base_model, quantize=quantize)
     views = {"sentiment": NeuralSentiment, "topics": NeuralTopics, "stage": NeuralStage, "emotions": NeuralEmotions}
-    return {role: views[role](model) for role in model.spec.serves}
+    found: dict[str, Any] = {role: views[role](model) for role in model.spec.serves}
+    return found | ({"aspects": NeuralAspects(model)} if model.model.aspects is not None else {})

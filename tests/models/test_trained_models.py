@@ -85,3 +85,25 @@ def test_cancellation_request_is_retention(accurate: AnalysisPipeline) -> None:
 def test_versions_name_the_trained_model(accurate: AnalysisPipeline) -> None:
     assert accurate.model_versions["sentiment"].startswith(("koe-accurate-sentiment@", "koe-fast-sentiment@"))
     assert not accurate.model_versions["sentiment"].endswith("+int8")  # int8 lost 7 points: off by default
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect", "opinion", "polarity"),
+    [
+        ("店員さんの対応がとても丁寧でした。", "対応", "丁寧", "positive"),
+        ("バッテリーの持ちが悪すぎる。", "バッテリー", "悪", "negative"),
+        ("安いけど配送が遅い。", "配送", "遅い", "negative"),
+        ("ＵＳＢケーブルが短すぎて使いにくい(´・ω・`)", "ケーブル", "短", "negative"),
+    ],
+)
+def test_aspects_of_clear_cases(
+    accurate: AnalysisPipeline, text: str, aspect: str, opinion: str, polarity: str
+) -> None:
+    """koe-accurate's tagger finds the thing judged, the judging words and the polarity; koe-fast has no tagger."""
+    found = accurate.analyze([AnalysisInput(text)])[0].aspects
+    if accurate.model_versions["sentiment"].startswith("koe-fast"):
+        assert found is None
+        return
+    assert found is not None
+    pairs = [(a["aspect"]["text"], (a["opinion"] or {}).get("text", ""), a["polarity"]) for a in found]
+    assert any(aspect in a and opinion in o and p == polarity for a, o, p in pairs), pairs

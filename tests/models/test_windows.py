@@ -63,3 +63,20 @@ def test_segment_mean_averages_only_its_tokens() -> None:
     hidden = torch.tensor([[[1.0], [3.0], [10.0], [0.0]]])
     index = torch.tensor([0, 0, 1, -1])
     assert segment_mean(hidden, index, 3).flatten().tolist() == [2.0, 10.0, 0.0]
+
+
+def test_every_token_has_one_position_and_its_offsets(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """What maps a tagger's per-position output back onto the text: each token of a document sits at exactly one
+    window position, and its offsets are spans of the document's text."""
+    long = ["配送が遅くて本当に困りました。"] * 12 + ["でも店員さんは親切（＾＾）"]
+    documents = [long, ["ＵＳＢケーブルが短すぎ…", "😡"]]
+    windows = pack(tokenizer, documents, max_length=48)
+    for d, sentences in enumerate(documents):
+        numbers = windows.token_of_position[(windows.document_of_token == d) & (windows.token_of_position >= 0)]
+        assert sorted(numbers.tolist()) == list(range(len(windows.offsets[d])))
+        text = "".join(sentences)
+        assert all(0 <= start <= end <= len(text) for start, end in windows.offsets[d])
+    ids = windows.input_ids.reshape(-1)
+    first = (windows.document_of_token == 1) & (windows.token_of_position == 2)
+    start, end = windows.offsets[1][2]
+    assert tokenizer.decode(ids[first].tolist()).strip() == "".join(documents[1])[start:end].strip()
