@@ -8,6 +8,7 @@ opinion of its sentence.
 
 from __future__ import annotations
 
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ def document_tag_probs(
         per_token[numbers[mine]] = flat[mine]
         found.append(per_token)
     return found
+
+
+def term_key(aspect: str) -> str:
+    """An aspect as analytics count it: ＵＳＢケーブル, USBｹｰﾌﾞﾙ and usbケーブル are one aspect."""
+    return unicodedata.normalize("NFKC", aspect).casefold().strip()
 
 
 def gold_spans(text: str, triples: Sequence[Sequence[str]]) -> list[tuple[Span, Span]]:

@@ -42,7 +42,7 @@ def api_key(session: Session, tenant: str = "default", *scopes: str, name: str =
 EMOTION_CUES = {"ふざけ": {"anger": 0.91, "disgust": 0.62}, "😡": {"anger": 0.8}, "最高": {"joy": 0.9}}
 
 
-ASPECT_CUES = {("接客", "丁寧"): "positive", ("料金", "高い"): "negative"}
+ASPECT_CUES = {("接客", "丁寧"): "positive", ("料金", "高い"): "negative", ("接客", "雑"): "negative"}
 
 
 class CueAspects:
@@ -58,7 +58,9 @@ class CueAspects:
         for (aspect, opinion), polarity in ASPECT_CUES.items():
             if (at := text.find(f"{aspect}が{opinion}")) >= 0:
                 spans = [{"text": t, "offset": text.index(t, at), "length": len(t)} for t in (aspect, opinion)]
-                found.append({"aspect": spans[0], "opinion": spans[1], "polarity": polarity, "score": 0.9})
+                found.append(
+                    {"aspect": spans[0], "term": aspect, "opinion": spans[1], "polarity": polarity, "score": 0.9}
+                )
         return found
 
 

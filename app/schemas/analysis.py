@@ -66,6 +66,7 @@ class TermSpan(BaseModel):
 
 class AspectPublic(BaseModel):
     aspect: TermSpan = Field(description="what the customer judges (接客, バッテリーの持ち)")
+    term: str = Field(description="the aspect as /v1/analytics/aspects counts it (NFKC, case-folded)")
     opinion: TermSpan | None = Field(
         description="the words that judge it (丁寧, 悪い); null when its sentence has none"
     )

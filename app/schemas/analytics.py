@@ -298,3 +298,21 @@ class EmotionBreakdownPublic(BaseModel):
     )
     emotions: list[EmotionCount] = Field(description="all eight, in Plutchik's order")
     stages: list[EmotionStage] = Field(description="journey order 認知→推奨, then items without a stage")
+
+
+class AspectCount(BaseModel):
+    term: str = Field(description="the aspect, NFKC-normalized and case-folded (ＵＳＢケーブル → usbケーブル)")
+    mentions: int = Field(description="aspect–opinion pairs naming it")
+    items: int = Field(description="items naming it at least once")
+    positive: int = Field(description="mentions judged positive")
+    negative: int = Field(description="mentions judged negative")
+    negative_share: float = Field(description="negative / mentions")
+
+
+class AspectRankingPublic(BaseModel):
+    n: int = Field(description="items matching the filters")
+    scored: int = Field(
+        description="items whose current analysis carries aspects (a model with an aspect tagger scored them)"
+    )
+    rank_by: str
+    aspects: list[AspectCount]

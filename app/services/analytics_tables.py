@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.schemas.analytics import (
+    AspectRankingPublic,
     ComparePublic,
     DriversPublic,
     EmergingPublic,
@@ -91,6 +92,7 @@ TABLES: dict[type, Callable[[Any], Iterator[dict[str, Any]]]] = {
     EmergingPublic: lambda r: (flatten(item) for item in r.items),
     KeywordsPublic: _keywords,
     ComparePublic: _compare,
+    AspectRankingPublic: lambda r: (flatten(a) for a in r.aspects),
 }
 
 

@@ -18,6 +18,7 @@ import torch
 
 from models import multitask
 from models.analyzers.base import DocumentResult, Evidence, Labelled
+from models.aspects import term_key
 from models.document import Document
 from models.encoder import load_encoder
 from models.taxonomy import OTHER_TOPIC
@@ -226,16 +227,18 @@ class NeuralAspects(_View):
         found = []
         for a in p.aspects or []:
             begin, end = original(a.aspect_start), original(a.aspect_end - 1) + 1
+            text = doc.normalized.original[begin:end]
             pair: dict[str, Any] = {
-                "aspect": {"text": doc.normalized.original[begin:end], "offset": begin, "length": end - begin},
+                "aspect": {"text": text, "offset": begin, "length": end - begin},
+                "term": term_key(text),
                 "opinion": None,
                 "polarity": a.polarity,
                 "score": a.score,
             }
             if a.opinion_start is not None and a.opinion_end is not None:
                 o_begin, o_end = original(a.opinion_start), original(a.opinion_end - 1) + 1
-                text = doc.normalized.original[o_begin:o_end]
-                pair["opinion"] = {"text": text, "offset": o_begin, "length": o_end - o_begin}
+                opinion = doc.normalized.original[o_begin:o_end]
+                pair["opinion"] = {"text": opinion, "offset": o_begin, "length": o_end - o_begin}
             found.append(pair)
         return DocumentResult(found, [])
 

@@ -60,3 +60,37 @@ def test_rule_pipeline_answers_no_aspects(client: TestClient) -> None:
     assert analyzed["aspects"] is None and "aspects" not in analyzed["model_versions"]
     posted = client.post("/v1/feedback", json={"items": [item(MIXED)]}).json()
     assert client.get(f"/v1/feedback/{posted['items'][0]['id']}").json()["analysis"]["aspects"] is None
+
+
+def test_aspects_are_ranked_by_mentions_or_by_criticism(with_aspects: TestClient) -> None:
+    client = with_aspects
+    texts = [
+        "接客が丁寧！料金が高い。",
+        "接客が丁寧でした",
+        "ＰＣ：接客が丁寧",
+        "接客が雑。料金が高い",
+        "料金が高い…",
+        "普通",
+    ]
+    posted = client.post("/v1/feedback", json={"items": [item(t) for t in texts]})
+    assert posted.status_code == 201, posted.text
+
+    ranked = client.get("/v1/analytics/aspects").json()
+    assert (ranked["n"], ranked["scored"], ranked["rank_by"]) == (6, 6, "mentions")
+    assert [(a["term"], a["mentions"], a["items"], a["positive"], a["negative"]) for a in ranked["aspects"]] == [
+        ("接客", 4, 4, 3, 1),
+        ("料金", 3, 3, 0, 3),
+    ]
+    criticized = client.get("/v1/analytics/aspects", params={"rank_by": "negative", "limit": 1}).json()["aspects"]
+    assert [(a["term"], a["negative_share"]) for a in criticized] == [("料金", 1.0)]
+
+    answer = client.get("/v1/analytics/aspects", params={"format": "csv"})
+    table = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert [(r["term"], r["negative"]) for r in table] == [("接客", "1"), ("料金", "3")]
+
+
+def test_the_ranking_counts_only_analyses_that_carry_aspects(client: TestClient) -> None:
+    client.post("/v1/feedback", json={"items": [item("接客が丁寧でした")]})  # the rule pipeline: no aspects
+    ranked = client.get("/v1/analytics/aspects").json()
+    assert (ranked["n"], ranked["scored"], ranked["aspects"]) == (1, 0, [])
+    assert client.get("/v1/analytics/aspects", params={"limit": 0}).status_code == 422

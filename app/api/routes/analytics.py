@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from app.api.deps import FilterDep, SessionDep, SettingsDep, TenantDep, make_filter
 from app.core.errors import FieldError, Invalid
 from app.schemas.analytics import (
+    AspectRankingPublic,
     ComparePublic,
     CompareRequest,
     DriversPublic,
@@ -22,7 +23,7 @@ from app.schemas.analytics import (
     TrendsPublic,
 )
 from app.services import analytics as service
-from app.services import emotions, signals
+from app.services import aspects, emotions, signals
 from app.services.analytics_tables import csv_bytes
 from app.services.keywords import characteristic_terms
 
@@ -96,6 +97,21 @@ def pain_points(
     length (default period: the 30 days up to the newest item), with representative quotes."""
     result = signals.pain_points(session=session, tenant_id=tenant, f=f, rank_by=rank_by, by=by, limit=limit)
     return respond(result, format, "pain-points")
+
+
+@router.get("/aspects", response_model=AspectRankingPublic, responses=CSV_RESPONSE)
+def aspect_ranking(
+    session: SessionDep,
+    tenant: TenantDep,
+    f: FilterDep,
+    rank_by: Literal["mentions", "negative"] = "mentions",
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    format: Format = "json",
+) -> BaseModel | Response:
+    """The things customers judge (aspect terms from a model with an aspect tagger: koe-accurate), with how often
+    each was judged positive and negative; `rank_by=negative` puts the most criticized first."""
+    result = aspects.ranking(session=session, tenant_id=tenant, f=f, rank_by=rank_by, limit=limit)
+    return respond(result, format, "aspects")
 
 
 @router.get("/drivers", response_model=DriversPublic, responses=CSV_RESPONSE)

@@ -312,3 +312,42 @@ def _present_emotions(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return func.jsonb_array_elements_text(Analysis.emotions["present"]).table_valued("value").alias("present")
     return func.json_each(Analysis.emotions, "$.present").table_valued("value").alias("present")
+
+
+def aspect_counts(
+    session: Session, *, tenant_id: str, f: FeedbackFilter, rank_by: str, limit: int
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """Items, items scored with aspects, and the top `limit` aspect terms (mentions, items, positive, negative),
+    ranked by mentions or by negative mentions. The stored `aspects` list is unnested by the database."""
+    per_item = current_analysis_join(
+        select(func.count().label("n"), func.count(Analysis.aspects).label("scored")).select_from(Feedback)
+    )
+    n, scored = session.execute(apply_filter(per_item, tenant_id, f)).one()
+    pairs = _aspect_pairs(session)
+    term, polarity = _json_text(session, pairs.c.value, "term"), _json_text(session, pairs.c.value, "polarity")
+    mentions, negative = func.count().label("mentions"), func.sum(case((polarity == "negative", 1), else_=0))
+    stmt = current_analysis_join(
+        select(
+            term.label("term"),
+            mentions,
+            func.count(Feedback.id.distinct()).label("items"),
+            func.sum(case((polarity == "positive", 1), else_=0)).label("positive"),
+            negative.label("negative"),
+        ).select_from(Feedback)
+    ).join(pairs, true())
+    order = (negative.desc(), mentions.desc()) if rank_by == "negative" else (mentions.desc(), negative.desc())
+    stmt = apply_filter(stmt, tenant_id, f).group_by(term).order_by(*order, term).limit(limit)
+    return n, scored, [row._asdict() for row in session.execute(stmt)]
+
+
+def _aspect_pairs(session: Session) -> Any:
+    """The analysis's `aspects` list as rows, one aspect–opinion pair each."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.jsonb_array_elements(Analysis.aspects).table_valued("value").alias("pairs")
+    return func.json_each(Analysis.aspects).table_valued("value").alias("pairs")
+
+
+def _json_text(session: Session, value: Any, key: str) -> ColumnElement[str]:
+    if session.get_bind().dialect.name == "postgresql":
+        return value.op("->>")(key)
+    return func.json_extract(value, f"$.{key}")
