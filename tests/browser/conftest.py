@@ -28,7 +28,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.browser import seed
 from tests.conftest import alembic_config
-from tests.factories import CueEmotions
+from tests.factories import CueAspects, CueEmotions
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -98,6 +98,7 @@ def site(browser_database: str) -> Iterator[Site]:
         httpx.Client(base_url=url, timeout=30) as api,
     ):
         app.state.pipeline.emotions = CueEmotions()  # the rules answer none; the emotion panel needs some
+        app.state.pipeline.aspects = CueAspects()  # likewise the aspect panel
         hostile = {"source": "web_form", "external_id": "html-1", "channel": "other", "stage": "support"}
         response = api.post("/v1/feedback", json={"items": [*seed.items(), hostile | {"text": HOSTILE_TEXT}]})
         assert response.status_code == 201, response.text

@@ -105,6 +105,22 @@ def test_dashboard_shows_the_api_numbers(driver: WebDriver, site: Site) -> None:
     ranked = sorted(emotions["emotions"], key=lambda e: -e["n"])  # most expressed first, as the panel shows them
     assert shown == [[e["label"], f"{e['n']:,}", f"{e['share'] * 100:.1f} %"] for e in ranked]
     assert str(emotions["scored"]) in text(driver, "emotions-note")
+    aspects = site.api.get("/v1/analytics/aspects", params={"rank_by": "negative", "limit": 10}).json()
+    assert aspects["aspects"] and aspects["aspects"][0]["negative"] > 0  # the most criticized first
+    shown = [
+        [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+        for tr in driver.find_elements(By.CSS_SELECTOR, "#aspects tbody tr")
+    ]
+    assert shown == [
+        [
+            a["term"],
+            f"{a['mentions']:,}",
+            f"{a['positive']:,}",
+            f"{a['negative']:,}",
+            f"{a['negative_share'] * 100:.1f} %",
+        ]
+        for a in aspects["aspects"]
+    ]
 
 
 def test_channel_filter_reloads_every_panel(driver: WebDriver, site: Site) -> None:

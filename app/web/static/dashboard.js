@@ -288,6 +288,24 @@ function renderEmotions(result) {
   $("emotions").tBodies[0].replaceChildren(...rows);
 }
 
+function renderAspects(result) {
+  $("aspects-note").textContent = result.scored
+    ? `学習済みモデルが対象と評価語を抽出した ${integer(result.scored)} 件で、否定的に語られた回数の多い順（表記ゆれは全角・半角と大文字・小文字だけ寄せています）`
+    : "対象を抽出した声がありません（対象と評価語は学習済みモデル koe-accurate だけが抽出し、ルール解析では抽出しません）。";
+  const rows = result.aspects.map((a) =>
+    el(
+      "tr",
+      null,
+      el("td", null, a.term),
+      el("td", "num", integer(a.mentions)),
+      el("td", "num", integer(a.positive)),
+      el("td", "num", integer(a.negative)),
+      el("td", "num", percent(a.negative_share)),
+    ),
+  );
+  $("aspects").tBodies[0].replaceChildren(...rows);
+}
+
 // ---- loading
 async function reload() {
   const generation = ++state.generation;
@@ -310,6 +328,7 @@ async function reload() {
     get("emerging").then(current(renderEmerging)),
     get("keywords", { limit: 20 }).then(current(renderKeywords)),
     get("emotions").then(current(renderEmotions)),
+    get("aspects", { rank_by: "negative", limit: 10 }).then(current(renderAspects)),
   ]);
   if (generation !== state.generation) return;
   finish(results.filter((r) => r.status === "rejected").map((r) => r.reason));
