@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 TAGS = ["O", "B-POS", "I-POS", "B-NEG", "I-NEG", "B-OP", "I-OP"]
 POLARITY_OF = {"POS": "positive", "NEG": "negative"}
@@ -44,9 +45,10 @@ class AspectOpinion:
 
 
 class AspectTagger(nn.Module):
-    """A bidirectional GRU over the encoder's final token states, then a tag per token. The encoder was tuned for
-    pooled vectors: over its frozen states a per-token linear probe reached dev aspect F1 0.004 after 6 epochs, one
-    transformer layer 0.21 after 30, this GRU 0.36 (pipelines.aspects)."""
+    """A bidirectional GRU over the encoder's token states, then a tag per token. The encoder was tuned for pooled
+    vectors: over its frozen final states a per-token linear probe reached dev aspect F1 0.004 after 6 epochs, one
+    transformer layer 0.21 after 30, this GRU 0.38, and 0.46 reading layers 6 and 12 side by side (pipelines.aspects,
+    docs/evaluation.md)."""
 
     def __init__(self, hidden: int, width: int = 192) -> None:
         super().__init__()
@@ -54,10 +56,14 @@ class AspectTagger(nn.Module):
         self.context = nn.GRU(hidden, width, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * width, len(TAGS))
 
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """Tag logits [windows, length, tags] for token states [windows, length, hidden] (padding is tagged too,
-        and ignored: a window's own tokens come before its padding, so the forward direction never reads it)."""
-        return self.out(self.dropout(self.context(self.dropout(states))[0]))
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Tag logits [windows, length, tags] for token states [windows, length, hidden]. Each window is read to
+        its own last token only (packed): padding never reaches the backward direction, so a window's tags do not
+        depend on the longest window of its batch."""
+        lengths = attention_mask.sum(dim=1).cpu()
+        packed = pack_padded_sequence(self.dropout(states), lengths, batch_first=True, enforce_sorted=False)
+        context, _ = pad_packed_sequence(self.context(packed)[0], batch_first=True, total_length=states.shape[1])
+        return self.out(self.dropout(context))
 
 
 def document_tag_probs(

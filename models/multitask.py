@@ -51,6 +51,9 @@ class ModelSpec:
     # A distilled student keeps these layers of the base encoder, in this order, with its own trained weights
     # (layers.safetensors) over the base's embeddings. Empty: every layer, with the adapters.
     student_layers: list[int] = field(default_factory=list)
+    # The encoder outputs the aspect tagger reads, concatenated (0: embeddings, 12: e5-small's last layer).
+    # Empty: the last layer alone.
+    aspect_layers: list[int] = field(default_factory=list)
     temperatures: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)  # topic and emotion decision thresholds
     provenance: dict[str, Any] = field(default_factory=dict)  # data hash, base hash, date, metrics
@@ -86,6 +89,18 @@ class MultiTaskModel(nn.Module):
     def encode(self, windows: Windows) -> torch.Tensor:
         """The encoder's final token states [windows, length, hidden]."""
         return self.encoder(input_ids=windows.input_ids, attention_mask=windows.attention_mask).last_hidden_state
+
+    def encode_for_tagger(self, windows: Windows) -> tuple[torch.Tensor, torch.Tensor]:
+        """The final token states, and what the aspect tagger reads: the layers of `spec.aspect_layers` side by
+        side (an intermediate layer keeps more of the words than the last, tuned for pooled vectors)."""
+        layers = self.spec.aspect_layers
+        if not layers:
+            final = self.encode(windows)
+            return final, final
+        out = self.encoder(
+            input_ids=windows.input_ids, attention_mask=windows.attention_mask, output_hidden_states=True
+        )
+        return out.last_hidden_state, torch.cat([out.hidden_states[i] for i in layers], dim=-1)
 
     def pooled(self, windows: Windows) -> tuple[torch.Tensor, torch.Tensor]:
         """Document vectors and sentence vectors: what the heads read."""
@@ -131,10 +146,13 @@ def infer(
     found: dict[int, DocumentLogits] = {}
     for batch in batches:
         windows = pack(tokenizer, [documents[d] for d in batch], model.spec.max_length)
-        hidden = model.encode(windows)
+        if model.aspects is not None:
+            hidden, tagger_states = model.encode_for_tagger(windows)
+        else:
+            hidden = model.encode(windows)
         vectors, sentence_vectors = model.pool(hidden, windows)
         logits = model.read(vectors, sentence_vectors)
-        aspects = _aspects(model, hidden, windows, [documents[d] for d in batch])
+        aspects = _aspects(model, tagger_states, windows, [documents[d] for d in batch]) if model.aspects else None
         after_batch()
         first = 0
         for k, d in enumerate(batch):
@@ -151,12 +169,11 @@ def infer(
 
 
 def _aspects(
-    model: MultiTaskModel, hidden: torch.Tensor, windows: Windows, documents: Sequence[Sequence[str]]
-) -> list[list[AspectOpinion]] | None:
-    """Each document's aspect–opinion pairs, from the tagger over the same token states as the heads."""
-    if model.aspects is None:
-        return None
-    probs = torch.softmax(model.aspects(hidden).float(), dim=-1).reshape(-1, len(TAGS))
+    model: MultiTaskModel, states: torch.Tensor, windows: Windows, documents: Sequence[Sequence[str]]
+) -> list[list[AspectOpinion]]:
+    """Each document's aspect–opinion pairs, from the tagger over the same forward pass as the heads."""
+    assert model.aspects is not None
+    probs = torch.softmax(model.aspects(states, windows.attention_mask).float(), dim=-1).reshape(-1, len(TAGS))
     per_document = document_tag_probs(
         probs, windows.document_of_token, windows.token_of_position, [len(o) for o in windows.offsets]
     )
@@ -258,7 +275,8 @@ def load(directory: Path, encoder: nn.Module) -> MultiTaskModel:
     model = MultiTaskModel(encoder, spec)
     model.heads.load_state_dict(load_file(directory / "heads.safetensors"))
     if (directory / ASPECTS_FILE).exists():
-        model.aspects = AspectTagger(int(getattr(encoder, "config").hidden_size))  # noqa: B009
+        width = int(getattr(encoder, "config").hidden_size) * max(1, len(spec.aspect_layers))  # noqa: B009
+        model.aspects = AspectTagger(width)
         model.aspects.load_state_dict(load_file(directory / ASPECTS_FILE))
     return model.eval()
 

@@ -75,7 +75,7 @@ def token_states(
         batch = order[start : start + BATCH_DOCUMENTS]
         sentences = [[s for s, _ in rows[i]["sentences"]] for i in batch]
         packed = pack(tokenizer, sentences, model.spec.max_length)
-        hidden = model.encode(packed)
+        _, hidden = model.encode_for_tagger(packed)
         width = packed.input_ids.shape[1]
         owners = packed.document_of_token.view(-1, width)
         numbers = packed.token_of_position.view(-1, width)
@@ -91,13 +91,15 @@ def token_states(
     return [i for i in items if i is not None], windows
 
 
-def padded(windows: Sequence[Window]) -> tuple[torch.Tensor, torch.Tensor]:
+def padded(windows: Sequence[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """States, gold tags and attention mask of windows padded to the longest."""
     width = max(len(w.tags) for w in windows)
     states = torch.zeros(len(windows), width, windows[0].states.shape[-1])
     tags = torch.full((len(windows), width), IGNORE)
+    mask = torch.zeros(len(windows), width, dtype=torch.long)
     for k, w in enumerate(windows):
-        states[k, : len(w.tags)], tags[k, : len(w.tags)] = w.states, w.tags
-    return states, tags
+        states[k, : len(w.tags)], tags[k, : len(w.tags)], mask[k, : len(w.tags)] = w.states, w.tags, 1
+    return states, tags, mask
 
 
 def steps(windows: Sequence[Window], rng: random.Random) -> list[list[Window]]:
@@ -114,8 +116,8 @@ def predict(tagger: AspectTagger, items: Sequence[Item], windows: Sequence[Windo
     tagger.eval()
     probs = [torch.zeros(len(item.offsets), len(TAGS)) for item in items]
     for batch in steps(windows, random.Random(SEED)):
-        states, _ = padded(batch)
-        found = torch.softmax(tagger(states), dim=-1)
+        states, _, mask = padded(batch)
+        found = torch.softmax(tagger(states, mask), dim=-1)
         for k, w in enumerate(batch):
             inside = w.tokens >= 0
             probs[w.item][w.tokens[inside]] = found[k, : len(w.tags)][inside]
@@ -182,8 +184,8 @@ def fit(
         batches = steps(train, rng)
         for batch in batches:
             tagger.train()
-            states, tags = padded(batch)
-            loss = loss_of(tagger(states).reshape(-1, len(TAGS)), tags.reshape(-1))
+            states, tags, mask = padded(batch)
+            loss = loss_of(tagger(states, mask).reshape(-1, len(TAGS)), tags.reshape(-1))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -205,24 +207,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=ARTIFACTS / "koe-accurate", help="a saved model directory")
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument(
+        "--layers",
+        default="6,12",
+        help="encoder outputs the tagger reads, side by side (chosen on dev: docs/evaluation.md)",
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(SEED)
     encoder, tokenizer = load_encoder(args.base_model)
     model = multitask.load(args.model, encoder)
     if model.spec.student_layers:
         raise SystemExit(f"{args.model} is a distilled student: its tagger would be trained on the teacher's labels")
+    model.spec.aspect_layers = [int(i) for i in args.layers.split(",")]
     labelled = {name: [r for r in rows if r.get("aspects")] for name, rows in splits().items()}
     started = time.monotonic()
     data = {name: token_states(model, tokenizer, rows) for name, rows in labelled.items()}
     print(f"token states of {sum(len(i) for i, _ in data.values())} items in {time.monotonic() - started:.0f} s")
-    hidden = int(getattr(model.encoder, "config").hidden_size)  # noqa: B009
-    tagger, history = fit(data["train"][1], data["dev"], hidden, args.epochs)
+    width = data["train"][1][0].states.shape[-1]
+    tagger, history = fit(data["train"][1], data["dev"], width, args.epochs)
     test = scores(data["test"][0], predict(tagger, *data["test"]))
     spec = model.spec
     spec.version = f"{VERSION}+{date.today():%Y%m%d}"
     spec.provenance["aspects"] = {
-        "tagger": f"BiGRU over the frozen encoder's token states, {sum(p.numel() for p in tagger.parameters()):,} "
-        "parameters",
+        "tagger": f"BiGRU over the frozen encoder's token states (outputs {args.layers} side by side), "
+        f"{sum(p.numel() for p in tagger.parameters()):,} parameters",
         "items": {name: len(items) for name, (items, _) in data.items()},
         "epoch_kept": max(history, key=lambda h: h["aspect_f1"])["epoch"],
         "minutes": round((time.monotonic() - started) / 60, 1),

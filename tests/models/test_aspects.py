@@ -113,10 +113,15 @@ def tagging_pipeline(tmp_path_factory: pytest.TempPathFactory) -> AnalysisPipeli
     root = tmp_path_factory.mktemp("tiny-aspects")
     write_tiny_base(root / "base", layers=1)
     spec = multitask.ModelSpec(
-        name="koe-tiny", version="0.0.1", base_model=str(root / "base"), max_length=32, topics=["delivery"]
+        name="koe-tiny",
+        version="0.0.1",
+        base_model=str(root / "base"),
+        max_length=32,
+        topics=["delivery"],
+        aspect_layers=[0, 1],  # the embeddings and the one layer, side by side: 2 × 32 wide
     )
     model = multitask.MultiTaskModel(XLMRobertaModel.from_pretrained(root / "base", add_pooling_layer=False), spec)
-    model.aspects = AspectTagger(32)
+    model.aspects = AspectTagger(64)
     with torch.no_grad():
         model.aspects.out.weight.zero_()
         model.aspects.out.bias.copy_(torch.tensor([0.0 if t != "I-POS" else 5.0 for t in TAGS]))
@@ -164,3 +169,14 @@ def test_a_bare_word_marker_does_not_become_a_span(tokenizer) -> None:  # type: 
     assert offsets[0][1] > offsets[1][0]  # "▁" alone, mapped onto 最, then 最高
     tags = [TAGS.index("B-POS"), TAGS.index("B-OP")] + [0] * (len(offsets) - 2)
     assert [(text[s.start : s.end], s.kind) for s in decode(text, offsets, tags)] == [("最高", "OP")]
+
+
+def test_a_windows_tags_do_not_depend_on_the_padding_of_its_batch() -> None:
+    torch.manual_seed(0)
+    tagger = AspectTagger(8, width=4).eval()
+    short, long = torch.randn(1, 3, 8), torch.randn(1, 7, 8)
+    alone = tagger(short, torch.ones(1, 3, dtype=torch.long))
+    batch = torch.cat([torch.cat([short, torch.randn(1, 4, 8)], dim=1), long])  # padding of any value
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0, 0], [1] * 7])
+    together = tagger(batch, mask)
+    assert torch.allclose(together[0, :3], alone[0], atol=1e-6)
