@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.aspects import POLARITY_OF, gold_spans
 from models.emotions import EMOTIONS
 from models.pipeline import AnalysisInput, DocumentAnalysis
 from models.registry import ModelOptions, available, build_pipeline, names
@@ -134,12 +135,72 @@ def real_data_rows(name: str, pipeline: Any, eval_dir: Path, limit: int | None) 
     polar = [i for i, g in enumerate(gold) if g != "neutral"]
     amazon_gold = [r["sentiment"] for r in amazon]
     polar_gold, polar_results = [gold[i] for i in polar], [chabsa_results[i] for i in polar]
+    # chABSA's annotated targets (売上高, 営業利益 …) with a polarity the tagger can answer: neutral ones are left out
+    targets = [
+        [(o["from"], o["to"], o["polarity"]) for o in r["opinions"] if o["polarity"] != "neutral"] for r in chabsa
+    ]
     return [
         polar_rows(name, "amazon-jp-reviews", amazon_gold, amazon_results, amazon_speed),
         forced_rows(name, "amazon-jp-reviews", amazon_gold, amazon_results),
         classified(name, "chabsa-sentences", "3-class", gold, folded, three, per_second=chabsa_speed),
         polar_rows(name, "chabsa (pos/neg rows)", polar_gold, polar_results, chabsa_speed),
         forced_rows(name, "chabsa (pos/neg rows)", polar_gold, polar_results),
+        *aspect_rows(name, "chabsa targets", targets, [r.aspects for r in chabsa_results]),
+    ]
+
+
+Spans = Sequence[tuple[int, int, str]]  # (start, end, polarity) in the analyzed text
+
+
+def aspect_rows(
+    name: str, dataset: str, gold: Sequence[Spans], found: Sequence[list[dict[str, Any]] | None]
+) -> list[Row]:
+    """Aspect terms against labelled targets, for analyzers that answer aspects: exact spans (micro-F1), exact
+    spans with polarity (per polarity too), and the polarity of the labelled targets a found aspect overlaps
+    (`abstained`: the share of labelled targets no found aspect overlaps)."""
+    if any(f is None for f in found):
+        return []
+    predicted = [
+        [(a["aspect"]["offset"], a["aspect"]["offset"] + a["aspect"]["length"], a["polarity"]) for a in f or []]
+        for f in found
+    ]
+
+    def sets(spans: Sequence[Spans], polarity: bool = True, only: str | None = None) -> list[set[str]]:
+        return [{f"{s}:{e}" + (f":{p}" if polarity else "") for s, e, p in doc if only in (None, p)} for doc in spans]
+
+    agreed: list[tuple[str, str]] = []
+    for labelled, answers in zip(gold, predicted, strict=True):
+        for start, end, polarity in labelled:
+            overlapping = [p for s, e, p in answers if s < end and e > start]
+            if overlapping:
+                agreed.append((polarity, overlapping[0]))
+    n = sum(map(len, gold))
+    polar = ["positive", "negative"]
+    return [
+        Row(
+            name,
+            dataset,
+            "aspect terms, exact span (micro-F1)",
+            n,
+            macro_f1=micro_f1_sets(sets(gold, False), sets(predicted, False)),
+        ),
+        Row(
+            name,
+            dataset,
+            "aspect terms + polarity, exact (micro-F1)",
+            n,
+            macro_f1=micro_f1_sets(sets(gold), sets(predicted)),
+            per_class_f1={p: micro_f1_sets(sets(gold, only=p), sets(predicted, only=p)) for p in polar},
+        ),
+        classified(
+            name,
+            dataset,
+            "aspect polarity where a term overlaps",
+            [g for g, _ in agreed],
+            [p for _, p in agreed],
+            polar,
+            abstained=round(1 - len(agreed) / n, 4) if n else None,
+        ),
     ]
 
 
@@ -210,7 +271,17 @@ def corpus_rows(name: str, pipeline: Any, limit: int | None) -> list[Row]:
         ),
         Row(name, "corpus test", "journey stage", len(test), accuracy([i.stage for i in test], stage_pred)),
         *_emotion_rows(name, [set(i.emotions) for i in test], [r.emotions for r in results]),
+        *_corpus_aspect_rows(name, test, results),
     ]
+
+
+def _corpus_aspect_rows(name: str, test: Sequence[corpus.CorpusItem], results: Sequence[DocumentAnalysis]) -> list[Row]:
+    """The test items with aspect labels (the others were not annotated for aspects)."""
+    labelled = [(i, r) for i, r in zip(test, results, strict=True) if i.aspects]
+    gold = [
+        [(a.start, a.end, POLARITY_OF[a.kind]) for a, _ in gold_spans(i.text, i.aspects or [])] for i, _ in labelled
+    ]
+    return aspect_rows(name, "corpus test (aspect-labelled)", gold, [r.aspects for _, r in labelled])
 
 
 def _emotion_rows(name: str, gold: Sequence[set[str]], found: Sequence[dict[str, Any] | None]) -> list[Row]:

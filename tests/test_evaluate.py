@@ -28,3 +28,21 @@ def test_emotion_macro_f1_averages_every_emotion() -> None:
     assert row.per_class_f1["joy"] == 0.0 and row.per_class_f1["fear"] == 0.0  # no tp: 0, as in training
     assert row.macro_f1 == pytest.approx((2 / 3) / 8)
     assert evaluate._emotion_rows("rules", gold, [None, None, None]) == []
+
+
+def _aspect(start: int, end: int, polarity: str) -> dict[str, object]:
+    return {"aspect": {"text": "", "offset": start, "length": end - start}, "polarity": polarity}
+
+
+def test_aspect_rows_score_exact_spans_polarity_and_overlaps() -> None:
+    gold = [[(0, 3, "positive"), (10, 13, "negative")], [(5, 8, "negative")]]
+    found = [
+        [_aspect(0, 3, "positive"), _aspect(11, 13, "positive")],  # exact and right; overlapping but wrong polarity
+        [_aspect(20, 22, "negative")],  # a term nobody labelled; the labelled one missed
+    ]
+    spans, with_polarity, overlap = evaluate.aspect_rows("m", "d", gold, found)
+    assert spans.macro_f1 == pytest.approx(2 * 1 / (3 + 3))  # 1 exact span of 3 found and 3 labelled
+    assert with_polarity.macro_f1 == pytest.approx(1 / 3)
+    assert with_polarity.per_class_f1 == {"positive": pytest.approx(2 / 3), "negative": 0.0}
+    assert (overlap.n, overlap.accuracy, overlap.abstained) == (2, 0.5, 0.3333)  # abstained rounded to 4 places
+    assert evaluate.aspect_rows("rules", "d", gold, [None, None]) == []
