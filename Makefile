@@ -57,6 +57,7 @@ data/peers-venv/.installed:
 train: setup
 	$(BIN)/python -m pipelines.corpus
 	$(BIN)/python -m pipelines.train
+	$(BIN)/python -m pipelines.aspects
 	$(BIN)/python -m pipelines.distill
 
 clean:

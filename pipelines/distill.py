@@ -128,7 +128,7 @@ def student_of(teacher: MultiTaskModel, layers: Sequence[int], name: str, versio
     student stores only its layers and heads)."""
     spec = copy.deepcopy(teacher.spec)
     spec.name, spec.version, spec.student_layers, spec.lora_rank = name, version, list(layers), 0
-    spec.temperatures, spec.thresholds, spec.provenance = {}, {}, {}
+    spec.temperatures, spec.thresholds, spec.provenance, spec.aspect_layers = {}, {}, {}, []  # no aspect tagger
     encoder = multitask.keep_layers(copy.deepcopy(teacher.encoder), layers)
     student = MultiTaskModel(encoder, spec)
     student.heads.load_state_dict(teacher.heads.state_dict())
