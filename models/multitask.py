@@ -146,13 +146,12 @@ def infer(
     found: dict[int, DocumentLogits] = {}
     for batch in batches:
         windows = pack(tokenizer, [documents[d] for d in batch], model.spec.max_length)
-        if model.aspects is not None:
-            hidden, tagger_states = model.encode_for_tagger(windows)
-        else:
-            hidden = model.encode(windows)
+        hidden, tagger_states = model.encode_for_tagger(windows) if model.aspects else (model.encode(windows), None)
         vectors, sentence_vectors = model.pool(hidden, windows)
         logits = model.read(vectors, sentence_vectors)
-        aspects = _aspects(model, tagger_states, windows, [documents[d] for d in batch]) if model.aspects else None
+        aspects = (
+            None if tagger_states is None else _aspects(model, tagger_states, windows, [documents[d] for d in batch])
+        )
         after_batch()
         first = 0
         for k, d in enumerate(batch):
@@ -218,7 +217,7 @@ def save(model: MultiTaskModel, spec: ModelSpec, directory: Path) -> None:
         save_file({k: v.contiguous() for k, v in _layer_tensors(encoder).items()}, directory / "layers.safetensors")
     elif hasattr(encoder, "peft_config"):  # a peft model: its adapters (see with_lora)
         getattr(encoder, "save_pretrained")(str(directory / "adapter"))  # noqa: B009
-    save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, directory / "heads.safetensors")
+    save_file(_contiguous(model.heads), directory / "heads.safetensors")
     if model.aspects is not None:
         save_file(_contiguous(model.aspects), directory / ASPECTS_FILE)
     stamp(spec, directory)
