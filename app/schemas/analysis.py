@@ -97,8 +97,8 @@ class AnalysisPublic(BaseModel):
     )
     aspects: list[AspectPublic] | None = Field(
         None,
-        description="aspect–opinion pairs, from a model with an aspect tagger (koe-accurate); null otherwise. "
-        "Measured exact-span F1 is modest (docs/evaluation.md): read them in aggregate, not one by one",
+        description="aspect–opinion pairs, from a trained model (koe-accurate, koe-fast); null from the rule "
+        "analyzers. Measured exact-span F1 is modest (docs/evaluation.md): read them in aggregate, not one by one",
     )
 
 

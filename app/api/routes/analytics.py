@@ -108,7 +108,7 @@ def aspect_ranking(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     format: Format = "json",
 ) -> BaseModel | Response:
-    """The things customers judge (aspect terms from a model with an aspect tagger: koe-accurate), with how often
+    """The things customers judge (aspect terms from a trained model: koe-accurate or koe-fast), with how often
     each was judged positive and negative; `rank_by=negative` puts the most criticized first."""
     result = aspects.ranking(session=session, tenant_id=tenant, f=f, rank_by=rank_by, limit=limit)
     return respond(result, format, "aspects")

@@ -291,7 +291,7 @@ function renderEmotions(result) {
 function renderAspects(result) {
   $("aspects-note").textContent = result.scored
     ? `学習済みモデルが対象と評価語を抽出した ${integer(result.scored)} 件で、否定的に語られた回数の多い順（表記ゆれは全角・半角と大文字・小文字だけ寄せています）`
-    : "対象を抽出した声がありません（対象と評価語は学習済みモデル koe-accurate だけが抽出し、ルール解析では抽出しません）。";
+    : "対象を抽出した声がありません（対象と評価語は学習済みモデル（koe-accurate・koe-fast）だけが抽出し、ルール解析では抽出しません）。";
   const criticized = result.aspects.filter((a) => a.negative > 0); // the ranking runs on into praised-only terms
   const rows = criticized.map((a) =>
     el(
