@@ -59,6 +59,7 @@ train: setup
 	$(BIN)/python -m pipelines.train
 	$(BIN)/python -m pipelines.aspects
 	$(BIN)/python -m pipelines.distill
+	$(BIN)/python -m pipelines.aspects --model models/artifacts/koe-fast
 
 clean:
 	rm -rf $(VENV) data/koe.db*
