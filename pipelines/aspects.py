@@ -30,7 +30,18 @@ import torch
 from torch import nn
 
 from models import multitask
-from models.aspects import IGNORE, TAGS, AspectTagger, Span, decode, gold_spans, pair, spans_with_scores, token_tags
+from models.aspects import (
+    IGNORE,
+    TAGS,
+    AspectTagger,
+    Span,
+    decode,
+    document_tag_probs,
+    gold_spans,
+    pair,
+    spans_with_scores,
+    token_tags,
+)
 from models.encoder import load_encoder
 from models.registry import ARTIFACTS, DEFAULT_BASE_MODEL
 from models.windows import pack
@@ -113,14 +124,18 @@ def steps(windows: Sequence[Window], rng: random.Random) -> list[list[Window]]:
 def predict(tagger: AspectTagger, items: Sequence[Item], windows: Sequence[Window]) -> list[dict[Span, float]]:
     """The spans (with scores) the tagger finds in each item."""
     tagger.eval()
-    probs = [torch.zeros(len(item.offsets), len(TAGS)) for item in items]
+    found, owners, numbers = [], [], []
     for batch in steps(windows, random.Random(SEED)):
         states, _, mask = padded(batch)
-        found = torch.softmax(tagger(states, mask), dim=-1)
+        probs = torch.softmax(tagger(states, mask), dim=-1)
         for k, w in enumerate(batch):
-            inside = w.tokens >= 0
-            probs[w.item][w.tokens[inside]] = found[k, : len(w.tags)][inside]
-    return [spans_with_scores(item.text, item.offsets, p) for item, p in zip(items, probs, strict=True)]
+            found.append(probs[k, : len(w.tags)])
+            owners.append(torch.full_like(w.tokens, w.item))
+            numbers.append(w.tokens)
+    per_item = document_tag_probs(
+        torch.cat(found), torch.cat(owners), torch.cat(numbers), [len(item.offsets) for item in items]
+    )
+    return [spans_with_scores(item.text, item.offsets, p) for item, p in zip(items, per_item, strict=True)]
 
 
 def scores(items: Sequence[Item], found: Sequence[dict[Span, float]]) -> dict[str, float]:
