@@ -216,10 +216,15 @@ def fit(
     return tagger.eval(), history
 
 
+def release(version: str) -> str:
+    """2.3.0+20261126.w27a7d0a9 → 2.3.0 (and 0.3.0.w27a7d0a9, a version saved without a date, → 0.3.0)."""
+    return ".".join(version.split("+")[0].split(".")[:3])
+
+
 def next_minor(version: str) -> str:
     """2.3.0+20261126.w27a7d0a9 → 2.4.0: a model that gains a tagger answers more than before (one that had a tagger
     keeps its release number; its weights digest still changes)."""
-    major, minor, _ = version.split("+")[0].split(".")
+    major, minor, _ = release(version).split(".")
     return f"{major}.{int(minor) + 1}.0"
 
 
@@ -252,8 +257,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     tagger, history = fit(data["train"][1], data["dev"], width, args.epochs)
     test = scores(data["test"][0], predict(tagger, *data["test"]))
     spec = model.spec
-    release = spec.version.split("+")[0] if had_tagger else next_minor(spec.version)
-    spec.version = f"{release}+{date.today():%Y%m%d}"
+    number = release(spec.version) if had_tagger else next_minor(spec.version)
+    spec.version = f"{number}+{date.today():%Y%m%d}"
     spec.provenance["aspects"] = {
         "tagger": f"BiGRU over the frozen encoder's token states (outputs {layers} side by side), "
         f"{sum(p.numel() for p in tagger.parameters()):,} parameters",
