@@ -26,6 +26,7 @@ from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db.session import engine_for, session_factory
 from app.services import health
+from app.services.group_commit import GroupCommit
 from app.workers.embedded import EmbeddedWorker
 from models.registry import ModelOptions, build_pipeline, resolve
 
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.analyzer_name, touchpoint_stages=settings.touchpoint_stages, options=options
         )
         log.info("analysis pipeline %s: %s", app.state.analyzer_name, app.state.pipeline.model_versions)
+        app.state.group_commit = GroupCommit(
+            settings, transactions=settings.ingest_transactions, max_items=settings.max_batch_items
+        )
         app.state.worker = None
         if settings.embedded_worker and not settings.broker_url:
             app.state.worker = EmbeddedWorker(app.state.session_factory, app.state.pipeline, settings)

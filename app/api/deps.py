@@ -19,6 +19,7 @@ from app.db.repositories.filters import FeedbackFilter
 from app.schemas.keys import Scope
 from app.schemas.nul import refuse_nul
 from app.services import keys as keys_service
+from app.services.group_commit import GroupCommit
 from app.services.keys import Principal
 from models.journey import stage_id
 from models.pipeline import AnalysisPipeline
@@ -49,6 +50,13 @@ async def get_base_pipeline(request: Request) -> AnalysisPipeline:
 
 
 BasePipelineDep = Annotated[AnalysisPipeline, Depends(get_base_pipeline)]
+
+
+async def get_group_commit(request: Request) -> GroupCommit:
+    return request.app.state.group_commit
+
+
+GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         ge=1,
         description="threads per API process that run request handlers; more only contend for the GIL and the rollup",
     )
+    ingest_transactions: int = Field(
+        2,
+        ge=1,
+        description="transactions per API process storing POST /v1/feedback at once; requests that arrive "
+        "meanwhile share the next one (group commit)",
+    )
     max_in_flight: int = Field(
         32, ge=0, description="requests in progress per process before 503 + Retry-After (0: no limit)"
     )

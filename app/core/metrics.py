@@ -34,6 +34,11 @@ HTTP_LATENCY = Histogram(
 )
 PROBLEMS = Counter("koe_problems_total", "problem+json error responses, by code and status", ["code", "status"])
 ANALYSES = Counter("koe_analyses_total", "documents analyzed by the analysis pipeline")
+INGEST_GROUP_REQUESTS = Histogram(
+    "koe_ingest_group_requests",
+    "POST /v1/feedback requests stored by one transaction (group commit: more under load)",
+    buckets=(1, 2, 4, 8, 16, 32),
+)
 JOB_ROWS = Counter("koe_job_rows_total", "rows processed by jobs, by outcome", ["outcome"])
 
 # Requests that matched no route share one label: a scan of random paths must not create a series per path.

@@ -63,15 +63,30 @@ def ingest(
 ) -> FeedbackBatchResult:
     """Store and analyze a batch atomically with the tenant's pipeline (`base` with its taxonomy): every item is
     created, updated or unchanged, or nothing is."""
-    _check_batch(items, settings)
+    check_batch(items, settings)
+    return batch_result(store(session=session, base=base, tenant_id=tenant_id, items=items, settings=settings))
 
-    def store() -> list[ItemOutcome]:
+
+def store(
+    *,
+    session: Session,
+    base: AnalysisPipeline,
+    tenant_id: str,
+    items: Sequence[FeedbackCreate],
+    settings: Settings,
+) -> list[ItemOutcome]:
+    """One transaction that upserts `items` (already through `check_batch`) and commits; their outcomes in order."""
+
+    def transaction() -> list[ItemOutcome]:
         pipeline = taxonomy.pipeline_for(session=session, base=base, tenant_id=tenant_id)
         outcomes = upsert(session=session, pipeline=pipeline, tenant_id=tenant_id, items=items, settings=settings)
         session.commit()
         return outcomes
 
-    outcomes = retry_write_race(session, store)
+    return retry_write_race(session, transaction)
+
+
+def batch_result(outcomes: list[ItemOutcome]) -> FeedbackBatchResult:
     counts = {s: sum(o.status == s for o in outcomes) for s in ("created", "updated", "unchanged")}
     return FeedbackBatchResult(items=outcomes, **counts)
 
@@ -120,7 +135,8 @@ def distinct_key_runs(items: Sequence[FeedbackCreate]) -> list[list[int]]:
     return [run for run in runs if run]
 
 
-def _check_batch(items: Sequence[FeedbackCreate], settings: Settings) -> None:
+def check_batch(items: Sequence[FeedbackCreate], settings: Settings) -> None:
+    """Refuse the whole request (422) when any item cannot be stored: too many, bad text, a key sent twice."""
     if len(items) > settings.max_batch_items:
         raise Invalid(
             f"{len(items):,} items sent; at most {settings.max_batch_items:,} per request (KOE_MAX_BATCH_ITEMS)",

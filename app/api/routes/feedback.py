@@ -8,11 +8,11 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import (
     BasePipelineDep,
     FilterDep,
+    GroupCommitDep,
     IngestScope,
     ReadScope,
     RowId,
     SessionDep,
-    SettingsDep,
     TenantDep,
 )
 from app.schemas.feedback import FeedbackBatchCreate, FeedbackBatchResult, FeedbackPublic, FeedbacksPublic
@@ -30,16 +30,17 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
     dependencies=[IngestScope],
     responses={200: {"description": "every item already existed (updated or unchanged)"}},
 )
-def create_feedback(
+async def create_feedback(
     body: FeedbackBatchCreate,
     response: Response,
     session: SessionDep,
     base: BasePipelineDep,
     tenant: TenantDep,
-    settings: SettingsDep,
+    group_commit: GroupCommitDep,
 ) -> FeedbackBatchResult:
-    """Store and analyze 1–1,000 items; re-posting a (source, external_id) updates it or leaves it unchanged."""
-    result = service.ingest(session=session, base=base, tenant_id=tenant, items=body.items, settings=settings)
+    """Store and analyze 1–1,000 items; re-posting a (source, external_id) updates it or leaves it unchanged.
+    Under load, concurrent requests of a tenant share a transaction (app/services/group_commit.py)."""
+    result = await group_commit.ingest(session=session, base=base, tenant_id=tenant, items=body.items)
     if result.created == 0:
         response.status_code = status.HTTP_200_OK
     return result

@@ -1,0 +1,163 @@
+"""Group commit for POST /v1/feedback: the requests of one tenant that arrive while earlier ones are being stored
+share the next transaction.
+
+A single-item POST spends most of its CPU, in this process and in PostgreSQL, on the transaction around the item
+(the tenant's profile, the key lookup, four INSERTs, the rollup upsert, the commit) rather than on the item, and every
+writer of a day waits for the others' rollup row locks. Under load, requests queue here instead; each transaction
+takes everything queued that may go together. An idle service stores a request at once, alone, as before."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import exc as sa
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.core import metrics
+from app.core.config import Settings
+from app.schemas.feedback import FeedbackBatchResult, FeedbackCreate, ItemOutcome
+from app.services import feedback
+from models.pipeline import AnalysisPipeline
+
+# Failures of the database itself, not of an item: every request of the group answers them (503), none is retried.
+DATABASE_DOWN = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
+
+Key = tuple[str, str]
+
+
+@dataclass
+class _Request:
+    session: Session
+    base: AnalysisPipeline
+    tenant_id: str
+    items: Sequence[FeedbackCreate]
+    future: asyncio.Future[list[ItemOutcome]]
+    keys: frozenset[Key] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = frozenset((i.source, i.external_id) for i in self.items if i.external_id is not None)
+
+
+class GroupCommit:
+    """Stores checked requests in at most `transactions` concurrent transactions of up to `max_items` items each.
+
+    A group holds one tenant's requests with distinct keys, in arrival order: a request that shares a key with an
+    earlier one still waiting (or in the group) waits for a later transaction, so that re-posts apply in order.
+    Each request keeps its own answer: when a group's transaction fails for a reason other than the database being
+    down, its requests are stored again one by one, and only the failing one fails."""
+
+    def __init__(self, settings: Settings, *, transactions: int, max_items: int) -> None:
+        self._settings = settings
+        self._transactions = transactions
+        self._max_items = max_items
+        self._waiting: deque[_Request] = deque()
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def ingest(
+        self, *, session: Session, base: AnalysisPipeline, tenant_id: str, items: Sequence[FeedbackCreate]
+    ) -> FeedbackBatchResult:
+        """Store one request's items in the next transaction that may take them; `session` (the request's own,
+        closed by its caller once this returns) carries a group's transaction, or this request's alone."""
+        feedback.check_batch(items, self._settings)  # a refusal names this request's own item indexes
+        request = _Request(session, base, tenant_id, items, asyncio.get_running_loop().create_future())
+        self._waiting.append(request)
+        self._start()
+        return feedback.batch_result(await request.future)
+
+    def _start(self) -> None:
+        while self._waiting and len(self._running) < self._transactions:
+            task = asyncio.create_task(self._commit(self._next_group()))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._start()
+
+    def _next_group(self) -> list[_Request]:
+        first = self._waiting.popleft()
+        group, size, keys = [first], len(first.items), set(first.keys)
+        held: set[Key] = set()  # keys of this tenant's requests left waiting: later ones must not overtake them
+        left: deque[_Request] = deque()
+        for request in self._waiting:
+            joins = (
+                request.tenant_id == first.tenant_id
+                and request.base is first.base
+                and size + len(request.items) <= self._max_items
+                and keys.isdisjoint(request.keys)
+                and held.isdisjoint(request.keys)
+            )
+            if joins:
+                group.append(request)
+                size += len(request.items)
+                keys |= request.keys
+            else:
+                left.append(request)
+                if request.tenant_id == first.tenant_id:
+                    held |= request.keys
+        self._waiting = left
+        return group
+
+    async def _commit(self, group: list[_Request]) -> None:
+        try:
+            answers = await run_in_threadpool(self._store_group, group)
+        except BaseException as exc:  # every waiting request must hear of it, then it propagates
+            for request in group:
+                if not request.future.done():
+                    request.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for request, answer in zip(group, answers, strict=True):
+            if request.future.done():  # the client went away; its items are stored all the same
+                continue
+            if isinstance(answer, BaseException):
+                request.future.set_exception(answer)
+            else:
+                request.future.set_result(answer)
+
+    def _store_group(self, group: list[_Request]) -> list[list[ItemOutcome] | Exception]:
+        metrics.INGEST_GROUP_REQUESTS.observe(len(group))
+        first = group[0]
+        if len(group) == 1:
+            return [self._store(first, first.items)]
+        try:
+            return _split(self._store(first, [i for r in group for i in r.items]), group)
+        except DATABASE_DOWN:
+            raise
+        except Exception:  # whose item failed is found below, one request at a time
+            first.session.rollback()
+        answers: list[list[ItemOutcome] | Exception] = []
+        for request in group:
+            try:
+                answers.append(self._store(request, request.items))
+            except DATABASE_DOWN:
+                raise
+            except Exception as exc:  # this request's own failure, answered to it alone
+                answers.append(exc)
+        return answers
+
+    def _store(self, request: _Request, items: Sequence[FeedbackCreate]) -> list[ItemOutcome]:
+        """`items` (the request's, or its whole group's) in one transaction on the request's session."""
+        return feedback.store(
+            session=request.session,
+            base=request.base,
+            tenant_id=request.tenant_id,
+            items=items,
+            settings=self._settings,
+        )
+
+
+def _split(outcomes: list[ItemOutcome], group: list[_Request]) -> list[list[ItemOutcome] | Exception]:
+    """Each request's outcomes, numbered from its own first item."""
+    answers: list[list[ItemOutcome] | Exception] = []
+    start = 0
+    for request in group:
+        mine = outcomes[start : start + len(request.items)]
+        answers.append([o.model_copy(update={"index": o.index - start}) for o in mine])
+        start += len(request.items)
+    return answers

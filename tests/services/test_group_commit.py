@@ -1,0 +1,201 @@
+"""Group commit: requests that wait while a transaction runs share the next one, each keeping its own answer, its
+own failure and the order of its re-posts (real databases, real commits)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import Settings
+from app.core.errors import Invalid
+from app.db.tables import Feedback
+from app.schemas.feedback import FeedbackBatchResult, FeedbackCreate
+from app.services.group_commit import GroupCommit, _Request
+from models.analyzers.base import Analyzer
+from models.document import Document
+from models.pipeline import AnalysisPipeline
+
+REVIEWS = [
+    "配送が早くて助かりました！",
+    "サイズが合わなかったので返品しました。手続きは簡単でした",
+    "店員さんの対応が神だった😭",
+    "安いけど、届くのが遅い。",
+    "悪くないけど、また買うかは微妙…",
+    "ｱﾌﾟﾘが落ちてﾛｸﾞｲﾝできません(´・ω・`)",
+]
+
+
+@pytest.fixture
+def sessions(migrated_engine: Engine) -> Iterator[sessionmaker[Session]]:
+    yield sessionmaker(bind=migrated_engine, expire_on_commit=False)
+
+
+@pytest.fixture
+def commits(migrated_engine: Engine) -> Iterator[list[None]]:
+    seen: list[None] = []
+
+    def count(_: object) -> None:
+        seen.append(None)
+
+    event.listen(migrated_engine, "commit", count)
+    yield seen
+    event.remove(migrated_engine, "commit", count)
+
+
+def items(*texts: str, source: str = "crm", ids: Sequence[str] | None = None) -> list[FeedbackCreate]:
+    keys = ids or [uuid.uuid4().hex for _ in texts]
+    return [FeedbackCreate(text=t, source=source, external_id=k) for t, k in zip(texts, keys, strict=True)]
+
+
+def stored(sessions: sessionmaker[Session], tenant: str) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(Feedback.text).where(Feedback.tenant_id == tenant).order_by(Feedback.id)))
+
+
+async def post_together(
+    group_commit: GroupCommit,
+    sessions: sessionmaker[Session],
+    pipeline: AnalysisPipeline,
+    requests: Sequence[tuple[str, list[FeedbackCreate]]],
+) -> list[FeedbackBatchResult | BaseException]:
+    """Send the requests at once, as concurrent HTTP requests would arrive: the first starts a transaction alone,
+    the others wait for it."""
+    opened = [sessions() for _ in requests]
+    try:
+        calls = [
+            group_commit.ingest(session=s, base=pipeline, tenant_id=tenant, items=batch)
+            for s, (tenant, batch) in zip(opened, requests, strict=True)
+        ]
+        return await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        for s in opened:
+            s.close()
+
+
+def test_requests_that_wait_share_one_transaction_and_keep_their_own_answers(
+    sessions: sessionmaker[Session], settings: Settings, pipeline: AnalysisPipeline, commits: list[None]
+) -> None:
+    tenant = f"group-{uuid.uuid4().hex[:8]}"
+    group_commit = GroupCommit(settings, transactions=1, max_items=1_000)
+    requests = [(tenant, items(REVIEWS[0])), (tenant, items(*REVIEWS[1:3])), (tenant, items(*REVIEWS[3:]))]
+
+    answers = asyncio.run(post_together(group_commit, sessions, pipeline, requests))
+
+    assert len(commits) == 2  # the first request alone, then the two that waited for it, together
+    assert all(isinstance(a, FeedbackBatchResult) for a in answers)
+    results = [a for a in answers if isinstance(a, FeedbackBatchResult)]
+    assert [[o.index for o in r.items] for r in results] == [[0], [0, 1], [0, 1, 2]]
+    assert [r.created for r in results] == [1, 2, 3]
+    for (_, batch), result in zip(requests, results, strict=True):
+        assert [o.external_id for o in result.items] == [i.external_id for i in batch]
+    assert stored(sessions, tenant) == REVIEWS
+    assert len({o.id for r in results for o in r.items}) == len(REVIEWS)
+
+
+def test_a_re_post_waits_for_the_earlier_post_of_its_key_and_applies_after_it(
+    sessions: sessionmaker[Session], settings: Settings, pipeline: AnalysisPipeline, commits: list[None]
+) -> None:
+    tenant = f"group-{uuid.uuid4().hex[:8]}"
+    group_commit = GroupCommit(settings, transactions=1, max_items=1_000)
+    requests = [
+        (tenant, items("最初の投稿です。", ids=["a"])),
+        (tenant, items("配送が遅いです。", ids=["k"])),
+        (tenant, items("別の件：梱包が丁寧でした。", ids=["b"])),
+        (tenant, items("配送が遅いです。追記：届きました！", ids=["k"])),  # same key as the second: after it
+        (tenant, items("もう一件：アプリが重い。", ids=["c"])),
+    ]
+
+    answers = asyncio.run(post_together(group_commit, sessions, pipeline, requests))
+
+    results = [a for a in answers if isinstance(a, FeedbackBatchResult)]
+    assert [r.items[0].status for r in results] == ["created", "created", "created", "updated", "created"]
+    assert results[1].items[0].id == results[3].items[0].id
+    assert len(commits) == 3  # [first] · [second, third, fifth] · [fourth, the re-post]
+    with sessions() as session:
+        text = session.scalar(select(Feedback.text).where(Feedback.tenant_id == tenant, Feedback.external_id == "k"))
+    assert text == "配送が遅いです。追記：届きました！"
+
+
+def test_tenants_never_share_a_transaction(
+    sessions: sessionmaker[Session], settings: Settings, pipeline: AnalysisPipeline, commits: list[None]
+) -> None:
+    a, b = (f"group-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    group_commit = GroupCommit(settings, transactions=1, max_items=1_000)
+    requests = [(a, items(REVIEWS[0])), (b, items(REVIEWS[1])), (a, items(REVIEWS[2])), (b, items(REVIEWS[3]))]
+
+    answers = asyncio.run(post_together(group_commit, sessions, pipeline, requests))
+
+    assert all(isinstance(x, FeedbackBatchResult) for x in answers)
+    assert len(commits) == 3  # [a] · [b, b] · [a]
+    assert stored(sessions, a) == [REVIEWS[0], REVIEWS[2]]
+    assert stored(sessions, b) == [REVIEWS[1], REVIEWS[3]]
+
+
+class Exploding:
+    """A sentiment analyzer that fails on one text, as a model might on an input it cannot take."""
+
+    def __init__(self, inner: Analyzer) -> None:
+        self.inner, self.name, self.version, self.portable = inner, inner.name, inner.version, False
+
+    def analyze(self, documents: Sequence[Document]) -> list[Any]:
+        if any("💥" in d.text for d in documents):
+            raise RuntimeError("the analyzer cannot take this text")
+        return self.inner.analyze(documents)
+
+
+def test_a_request_that_fails_inside_a_group_fails_alone(
+    sessions: sessionmaker[Session], settings: Settings, pipeline: AnalysisPipeline
+) -> None:
+    tenant = f"group-{uuid.uuid4().hex[:8]}"
+    fragile = AnalysisPipeline(sentiment=Exploding(pipeline.sentiment), topics=pipeline.topics, stage=pipeline.stage)
+    group_commit = GroupCommit(settings, transactions=1, max_items=1_000)
+    requests = [
+        (tenant, items(REVIEWS[0])),
+        (tenant, items(REVIEWS[1])),
+        (tenant, items("これは壊れる💥", REVIEWS[2])),  # fails: neither of its items may be stored
+        (tenant, items(REVIEWS[3])),
+    ]
+
+    answers = asyncio.run(post_together(group_commit, sessions, fragile, requests))
+
+    assert isinstance(answers[2], RuntimeError)
+    assert [isinstance(a, FeedbackBatchResult) for a in answers] == [True, True, False, True]
+    assert stored(sessions, tenant) == [REVIEWS[0], REVIEWS[1], REVIEWS[3]]
+
+
+def test_a_refused_request_names_its_own_items_and_never_enters_a_group(
+    sessions: sessionmaker[Session], settings: Settings, pipeline: AnalysisPipeline
+) -> None:
+    tenant = f"group-{uuid.uuid4().hex[:8]}"
+    group_commit = GroupCommit(settings, transactions=1, max_items=1_000)
+    twice = items(REVIEWS[1], REVIEWS[4], ids=["d", "d"])  # one key sent twice in a request: refused whole
+    requests = [(tenant, items(REVIEWS[0])), (tenant, twice), (tenant, items(REVIEWS[2]))]
+
+    answers = asyncio.run(post_together(group_commit, sessions, pipeline, requests))
+
+    refused = answers[1]
+    assert isinstance(refused, Invalid)
+    assert [e.pointer for e in refused.errors] == ["/items/1/external_id"]
+    assert stored(sessions, tenant) == [REVIEWS[0], REVIEWS[2]]
+
+
+def test_a_group_stops_at_the_item_limit(settings: Settings, pipeline: AnalysisPipeline) -> None:
+    group_commit = GroupCommit(settings, transactions=1, max_items=4)
+    loop = asyncio.new_event_loop()
+    try:
+        for n in (2, 3, 1, 1):
+            batch = items(*REVIEWS[:n])
+            group_commit._waiting.append(_Request(None, pipeline, "t", batch, loop.create_future()))  # type: ignore[arg-type]
+        first = group_commit._next_group()
+        second = group_commit._next_group()
+    finally:
+        loop.close()
+    # 2 + 3 > 4: the three-item request waits, the later one-item requests may join (no shared key)
+    assert [len(r.items) for r in first] == [2, 1, 1]
+    assert [len(r.items) for r in second] == [3]
