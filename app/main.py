@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,6 +32,7 @@ from app.workers.embedded import EmbeddedWorker
 from models.registry import ModelOptions, build_pipeline, resolve
 
 log = logging.getLogger("koe")
+GIL_SWITCH_SECONDS = 0.001
 DESCRIPTION = """日本語の顧客の声（レビュー・チャット・アンケート）を取り込み、
 感情・トピック・カスタマージャーニー段階を分析して保存し、アナリスト向けに集計します。
 Errors are RFC 9457 `application/problem+json`."""
@@ -61,6 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.embedded_worker and not settings.broker_url:
             app.state.worker = EmbeddedWorker(app.state.session_factory, app.state.pipeline, settings)
             app.state.worker.start()
+        # A request thread back from a database round trip waits for the GIL until the thread holding it lets go,
+        # by default after 5 ms: a POST makes 8 round trips. 1 ms, measured (PostgreSQL, 2 workers, 150 POSTs/s
+        # offered): p50 18.6 → 10.5 ms, p99 184 → 47 ms; at 250/s p99 396 → 104 ms, for no more CPU per request.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         # What startup built (modules, lexicons, model weights) lives as long as the process: kept out of the
         # collector's view, a full collection walks only request garbage (160,000 objects cost a 60 ms pause,
         # a sixth of the slowest analytics calls' p95).

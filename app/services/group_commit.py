@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core import metrics
 from app.core.config import Settings
+from app.db.repositories import statistics
 from app.schemas.feedback import FeedbackBatchResult, FeedbackCreate, ItemOutcome
 from app.services import feedback
 from models.pipeline import AnalysisPipeline
@@ -56,6 +57,7 @@ class GroupCommit:
         self._max_items = max_items
         self._waiting: deque[_Request] = deque()
         self._running: set[asyncio.Task[None]] = set()
+        self._planner = statistics.PlannerStatistics()
 
     async def ingest(
         self, *, session: Session, base: AnalysisPipeline, tenant_id: str, items: Sequence[FeedbackCreate]
@@ -122,6 +124,12 @@ class GroupCommit:
 
     def _store_group(self, group: list[_Request]) -> list[list[ItemOutcome] | Exception]:
         metrics.INGEST_GROUP_REQUESTS.observe(len(group))
+        answers = self._answers(group)
+        stored = sum(len(r.items) for r, a in zip(group, answers, strict=True) if not isinstance(a, Exception))
+        self._planner.wrote(group[0].session, stored)
+        return answers
+
+    def _answers(self, group: list[_Request]) -> list[list[ItemOutcome] | Exception]:
         first = group[0]
         if len(group) == 1:
             return [self._store(first, first.items)]

@@ -247,7 +247,7 @@ def run(
                 job.rows_total = source.count()
                 session.commit()
             pipeline = pipeline_for(session, job.tenant_id)
-            planner = PlannerStatistics(session)
+            planner = statistics.PlannerStatistics()
             with _ahead(session, job, pipeline, settings) as ahead:
                 chunks = _chunks(source.rows(after=job.checkpoint), settings.job_chunk_rows)
                 depth = ahead.processes if ahead is not None else 0
@@ -264,7 +264,7 @@ def run(
                     chunk = window.popleft()
                     chunk_pipeline = ahead.pipeline_for(chunk[0].number) if ahead is not None else pipeline
                     process_chunk(session, job, chunk, chunk_pipeline, settings)
-                    planner.wrote(len(chunk))
+                    planner.wrote(session, len(chunk))
             job.status, job.finished_at = "succeeded", utcnow()
             session.commit()
         except StaleDataError:  # cancelled, or taken over by another worker: stop without touching it
@@ -276,29 +276,6 @@ def run(
             job.status, job.error, job.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
             session.commit()
         return job.status
-
-
-class PlannerStatistics:
-    """Keeps the database planner's picture of the tables a job grows true while it grows them: once the job has
-    written a tenth of the rows the planner believes `feedback` holds (autovacuum's own default rule), and at least
-    every MIN_ROWS rows, it runs ANALYZE itself instead of waiting for autovacuum, which may be off or behind.
-    Why: `app.db.repositories.statistics`."""
-
-    SCALE = 0.1
-    MIN_ROWS = 1_000
-
-    def __init__(self, session: Session) -> None:
-        self.session, self.written = session, 0
-        self.tracked = statistics.tracked(session)
-        self.believed = statistics.believed_rows(session) if self.tracked else 0
-
-    def wrote(self, rows: int) -> None:
-        if not self.tracked:
-            return
-        self.written += rows
-        if self.written >= max(self.MIN_ROWS, self.SCALE * self.believed):
-            statistics.analyze(self.session)
-            self.written, self.believed = 0, statistics.believed_rows(self.session)
 
 
 @contextmanager

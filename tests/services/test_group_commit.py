@@ -9,11 +9,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.errors import Invalid
+from app.db.repositories import statistics
 from app.db.tables import Feedback
 from app.schemas.feedback import FeedbackBatchResult, FeedbackCreate
 from app.services.group_commit import GroupCommit, _Request
@@ -199,3 +200,28 @@ def test_a_group_stops_at_the_item_limit(settings: Settings, pipeline: AnalysisP
     # 2 + 3 > 4: the three-item request waits, the later one-item requests may join (no shared key)
     assert [len(r.items) for r in first] == [2, 1, 1]
     assert [len(r.items) for r in second] == [3]
+
+
+def test_posts_keep_postgresql_knowing_the_rows_they_add(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    pipeline: AnalysisPipeline,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without statistics, the key lookup of every POST reads all stored rows of its tenant (see
+    app.db.repositories.statistics); the writers of POSTs analyze as upload jobs do."""
+    with sessions() as session:
+        if backend != "postgresql":
+            assert not statistics.tracked(session)
+            return
+        before = session.scalar(select(func.count()).select_from(Feedback))
+    monkeypatch.setattr(statistics.PlannerStatistics, "MIN_ROWS", 4)
+    group_commit = GroupCommit(settings, transactions=1, max_items=1_000)
+    tenant = f"group-{uuid.uuid4().hex[:8]}"
+    requests = [(tenant, items(text)) for text in REVIEWS[:3]] + [(tenant, items(*REVIEWS[3:]))]
+
+    asyncio.run(post_together(group_commit, sessions, pipeline, requests))
+
+    with sessions() as session:  # analyzed once, after the second transaction had brought the count to 6 ≥ 4
+        assert statistics.believed_rows(session) == before + 6

@@ -33,16 +33,16 @@ class Planner:
         self.believed = self.table
 
 
-def write(planner: Planner, tracker: jobs.PlannerStatistics, rows: int, chunk: int = 500) -> None:
+def write(planner: Planner, tracker: statistics.PlannerStatistics, rows: int, chunk: int = 500) -> None:
     for _ in range(rows // chunk):
         planner.table += chunk
-        tracker.wrote(chunk)
+        tracker.wrote(None, chunk)  # type: ignore[arg-type]
 
 
-def planner_at(believed: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Planner, jobs.PlannerStatistics]:
+def planner_at(believed: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Planner, statistics.PlannerStatistics]:
     planner = Planner(believed)
     planner.install(monkeypatch)
-    return planner, jobs.PlannerStatistics(session=None)  # type: ignore[arg-type]
+    return planner, statistics.PlannerStatistics()
 
 
 def test_a_never_analyzed_table_is_analyzed_after_the_first_thousand_rows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +89,7 @@ def test_an_upload_job_leaves_postgresql_knowing_its_rows(
     if backend != "postgresql":
         assert not statistics.tracked(session)  # SQLite's planner needs no statistics to seek its indexes
         return
-    monkeypatch.setattr(jobs.PlannerStatistics, "MIN_ROWS", 4)
+    monkeypatch.setattr(statistics.PlannerStatistics, "MIN_ROWS", 4)
     before = session.scalar(select(func.count()).select_from(Feedback))  # other tests' committed rows, if any
     rows = ["ID,本文"] + [
         f"S-{i},{text}" for i, text in enumerate(["安いけど遅い", "悪くないです(^^)", "二度と買わない"] * 2)
