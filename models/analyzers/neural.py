@@ -16,11 +16,10 @@ from typing import Any
 
 import torch
 
-from models import multitask
+from models import multitask, xlmr
 from models.analyzers.base import DocumentResult, Evidence, Labelled
 from models.aspects import term_key
 from models.document import Document
-from models.encoder import load_encoder
 from models.taxonomy import OTHER_TOPIC
 
 # Documents per forward pass, by length. Small batches measured faster on 2 cores as well as lighter: 400 corpus
@@ -35,7 +34,7 @@ class NeuralModel:
     """Loads the encoder, adapters and heads once; `predict` memoizes the last batch per thread."""
 
     def __init__(self, directory: Path, base_model: str, *, quantize: bool = False) -> None:
-        encoder, self.tokenizer = load_encoder(base_model)
+        encoder, self.tokenizer = xlmr.load(base_model)
         self.model = multitask.load(directory, encoder)
         if quantize:  # int8 dynamic quantization of the encoder's Linear layers; the small heads stay fp32
             self.model.encoder = torch.ao.quantization.quantize_dynamic(

@@ -1,0 +1,224 @@
+"""The XLM-RoBERTa encoder for serving, in plain torch: the same modules, parameter names and arithmetic as
+transformers' XLMRobertaModel (outputs equal to float rounding: tests/models/test_xlmr.py), without importing
+transformers, whose import alone took ≈ 1.4 s and 150 MiB of every serving process. Training, hub ids and other
+architectures load through transformers' `from_pretrained` (models.encoder.load_encoder); this loads a local
+directory written by `save_pretrained` (config.json, model.safetensors, tokenizer.json)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from tokenizers import Tokenizer
+from torch import nn
+
+ARCHITECTURES = ("xlm-roberta",)
+
+
+@dataclass
+class Config:
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    max_position_embeddings: int
+    type_vocab_size: int
+    layer_norm_eps: float
+    pad_token_id: int
+
+    @classmethod
+    def read(cls, directory: Path) -> Config:
+        raw = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        return cls(**{name: raw[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class Output:
+    last_hidden_state: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+class Embeddings(nn.Module):
+    def __init__(self, c: Config) -> None:
+        super().__init__()
+        self.padding_idx = c.pad_token_id
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size, padding_idx=c.pad_token_id)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        # RoBERTa numbers the positions of real tokens from padding_idx + 1; padding keeps padding_idx
+        real = input_ids.ne(self.padding_idx).int()
+        positions = torch.cumsum(real, dim=1).type_as(real) * real + self.padding_idx
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions.long())
+        x = x + self.token_type_embeddings.weight[0]
+        return self.LayerNorm(x)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, c: Config) -> None:
+        super().__init__()
+        self.heads, self.size = c.num_attention_heads, c.hidden_size // c.num_attention_heads
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = x.shape
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.view(batch, length, self.heads, self.size).transpose(1, 2)
+
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1 / math.sqrt(self.size))
+        return out.transpose(1, 2).reshape(batch, length, self.heads * self.size)
+
+
+class DenseNorm(nn.Module):
+    """dense → residual → LayerNorm (BERT's SelfOutput and Output)."""
+
+    def __init__(self, inputs: int, c: Config) -> None:
+        super().__init__()
+        self.dense = nn.Linear(inputs, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dense(x) + residual)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: Config) -> None:
+        super().__init__()
+        self.self = SelfAttention(c)
+        self.output = DenseNorm(c.hidden_size, c)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.output(self.self(x, mask), x)
+
+
+class Intermediate(nn.Module):
+    def __init__(self, c: Config) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.dense(x))  # exact (erf) GELU, config "gelu"
+
+
+class Layer(nn.Module):
+    def __init__(self, c: Config) -> None:
+        super().__init__()
+        self.attention = Attention(c)
+        self.intermediate = Intermediate(c)
+        self.output = DenseNorm(c.intermediate_size, c)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        attended = self.attention(x, mask)
+        return self.output(self.intermediate(attended), attended)
+
+
+class Stack(nn.Module):
+    def __init__(self, c: Config) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(Layer(c) for _ in range(c.num_hidden_layers))
+
+
+class XLMRobertaEncoder(nn.Module):
+    """Token states of XLM-RoBERTa (no pooler: e5 mean-pools); `config`, `encoder.layer` and the parameter names
+    are transformers', so adapters merge and layers are kept (models.multitask) as on its model."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.encoder = Stack(config)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_hidden_states: bool = False
+    ) -> Output:
+        # A boolean mask broadcast over heads and query positions: True where a key may be attended to.
+        mask = attention_mask.bool()[:, None, None, :]
+        x = self.embeddings(input_ids)
+        states = [x]
+        for layer in self.encoder.layer:
+            x = layer(x, mask)
+            states.append(x)
+        return Output(last_hidden_state=x, hidden_states=tuple(states) if output_hidden_states else None)
+
+
+def load_model(directory: Path) -> XLMRobertaEncoder:
+    """The encoder with the directory's weights. Its tensors are read from the memory-mapped file into the module
+    (the embedding rows a text never uses are never read)."""
+    with torch.device("meta"):
+        model = XLMRobertaEncoder(Config.read(directory))
+    state: dict[str, torch.Tensor] = {}
+    with safe_open(str(directory / "model.safetensors"), framework="pt") as weights:
+        for key in weights.keys():  # noqa: SIM118 - safe_open is no mapping
+            state[key.removeprefix("roberta.")] = weights.get_tensor(key)
+    unknown = set(state) - set(model.state_dict())
+    state = {k: v for k, v in state.items() if k not in unknown}  # a pooler, when the directory kept one
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+class FastTokenizer:
+    """What koe asks of a transformers fast tokenizer (models.windows.pack), from tokenizer.json alone."""
+
+    def __init__(self, directory: Path) -> None:
+        self.backend = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        settings = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+        self.cls_token_id = self._id(settings.get("cls_token", "<s>"))  # XLM-R's own, where the config is silent
+        self.sep_token_id = self._id(settings.get("sep_token", "</s>"))
+        self.pad_token_id = self._id(settings.get("pad_token", "<pad>"))
+
+    def _id(self, token: str | dict[str, Any]) -> int:
+        text = token["content"] if isinstance(token, dict) else token
+        found = self.backend.token_to_id(text)
+        if found is None:
+            raise ValueError(f"tokenizer.json has no token {text!r}")
+        return found
+
+    def __call__(
+        self,
+        texts: str | list[str],
+        *,
+        add_special_tokens: bool = True,
+        return_offsets_mapping: bool = False,
+        verbose: bool = True,
+    ) -> dict[str, Any]:
+        single = isinstance(texts, str)
+        batch = [texts] if isinstance(texts, str) else texts
+        encodings = self.backend.encode_batch(batch, add_special_tokens=add_special_tokens)
+        result: dict[str, Any] = {"input_ids": [e.ids for e in encodings]}
+        if return_offsets_mapping:
+            result["offset_mapping"] = [e.offsets for e in encodings]
+        return {k: v[0] for k, v in result.items()} if single else result
+
+
+def servable(directory: Path) -> bool:
+    """Whether `directory` holds a model this module serves."""
+    config = directory / "config.json"
+    if not (config.is_file() and (directory / "model.safetensors").is_file()):
+        return False
+    if not ((directory / "tokenizer.json").is_file() and (directory / "tokenizer_config.json").is_file()):
+        return False
+    return json.loads(config.read_text(encoding="utf-8")).get("model_type") in ARCHITECTURES
+
+
+def load(name_or_path: str | Path) -> tuple[nn.Module, Any]:
+    """Encoder and tokenizer for serving: this module's for a local XLM-R directory, transformers' `from_pretrained`
+    for a hub id or another architecture."""
+    directory = Path(name_or_path)
+    if directory.is_dir() and servable(directory):
+        return load_model(directory), FastTokenizer(directory)
+    from models.encoder import load_encoder  # imports transformers
+
+    return load_encoder(name_or_path)

@@ -1,0 +1,94 @@
+"""The serving encoder (models/xlmr.py, plain torch) computes what transformers' XLMRobertaModel computes, and its
+tokenizer cuts and places tokens as transformers' fast tokenizer does; hub ids and other models still load through
+`from_pretrained`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, XLMRobertaModel
+
+from models import encoder, xlmr
+from models.registry import DEFAULT_BASE_MODEL
+from tests.models.tiny import write_tiny_base
+
+TEXTS = [
+    "配送が遅いけど、商品は最高でした！",
+    "ｱﾌﾟﾘが落ちてﾛｸﾞｲﾝできません(´・ω・`)",
+    "悪くない😊",
+    "サポートの方の対応がとても丁寧で、次回もこちらで購入したいと思います。ありがとうございました。",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_base(tmp_path_factory.mktemp("xlmr") / "base", layers=3)
+
+
+def batch(tokenizer: xlmr.FastTokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The texts as one padded batch of different lengths, with the special tokens."""
+    ids = [
+        [tokenizer.cls_token_id, *row, tokenizer.sep_token_id]
+        for row in tokenizer(TEXTS, add_special_tokens=False)["input_ids"]
+    ]
+    width = max(map(len, ids))
+    input_ids = torch.tensor([row + [tokenizer.pad_token_id] * (width - len(row)) for row in ids])
+    return input_ids, (input_ids != tokenizer.pad_token_id).long()
+
+
+def assert_same_outputs(directory: Path) -> None:
+    lean, tokenizer = xlmr.load(directory)
+    assert isinstance(lean, xlmr.XLMRobertaEncoder)
+    reference = XLMRobertaModel.from_pretrained(directory, add_pooling_layer=False).eval()
+    input_ids, mask = batch(tokenizer)
+    with torch.inference_mode():
+        ours = lean(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        theirs = reference(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+    real = mask.bool()
+    assert ours.hidden_states is not None and len(ours.hidden_states) == len(theirs.hidden_states)
+    for mine, expected in zip(ours.hidden_states, theirs.hidden_states, strict=True):
+        torch.testing.assert_close(mine[real], expected[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.last_hidden_state[real], theirs.last_hidden_state[real], atol=1e-5, rtol=1e-5)
+
+
+def test_a_tiny_encoder_matches_transformers_layer_by_layer(tiny_base: Path) -> None:
+    assert_same_outputs(tiny_base)
+
+
+def test_the_shipped_base_model_matches_transformers() -> None:
+    assert_same_outputs(Path(DEFAULT_BASE_MODEL))
+
+
+def test_tokens_and_offsets_match_the_transformers_tokenizer() -> None:
+    ours = xlmr.FastTokenizer(Path(DEFAULT_BASE_MODEL))
+    theirs = AutoTokenizer.from_pretrained(DEFAULT_BASE_MODEL)
+    mine = ours(TEXTS, add_special_tokens=False, return_offsets_mapping=True)
+    expected = theirs(TEXTS, add_special_tokens=False, return_offsets_mapping=True)
+    assert mine["input_ids"] == expected["input_ids"]
+    assert [[tuple(o) for o in row] for row in mine["offset_mapping"]] == [
+        [tuple(o) for o in row] for row in expected["offset_mapping"]
+    ]
+    assert (
+        ours("passage:", add_special_tokens=False)["input_ids"]
+        == theirs("passage:", add_special_tokens=False)["input_ids"]
+    )
+    special = (theirs.cls_token_id, theirs.sep_token_id, theirs.pad_token_id)
+    assert (ours.cls_token_id, ours.sep_token_id, ours.pad_token_id) == special
+
+
+def test_hub_ids_and_other_directories_load_through_from_pretrained(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(encoder, "load_encoder", lambda name: asked.append(str(name)) or ("model", "tokenizer"))
+    without_tokenizer_json = tmp_path / "no-tokenizer-json"
+    shutil.copytree(tiny_base, without_tokenizer_json)
+    (without_tokenizer_json / "tokenizer.json").unlink()
+
+    assert xlmr.load("intfloat/multilingual-e5-small") == ("model", "tokenizer")
+    assert xlmr.load(without_tokenizer_json) == ("model", "tokenizer")
+    assert asked == ["intfloat/multilingual-e5-small", str(without_tokenizer_json)]
+    assert xlmr.servable(tiny_base) and not xlmr.servable(without_tokenizer_json)
