@@ -128,6 +128,11 @@ def decode(text: str, offsets: Sequence[tuple[int, int]], tags: Sequence[int]) -
     return [span for span, _ in _runs(text, offsets, tags)]
 
 
+def above(spans: dict[Span, float], threshold: float) -> dict[Span, float]:
+    """The spans whose aspect terms scored at least `threshold` (opinion terms all stay)."""
+    return {s: score for s, score in spans.items() if s.kind == "OP" or score >= threshold}
+
+
 def spans_with_scores(text: str, offsets: Sequence[tuple[int, int]], probs: torch.Tensor) -> dict[Span, float]:
     """The most likely tags' spans, each with the mean probability of its tokens' tags."""
     best = probs.max(dim=-1)

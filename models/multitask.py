@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models.aspects import TAGS, AspectOpinion, AspectTagger, document_tag_probs, pair, spans_with_scores
+from models.aspects import TAGS, AspectOpinion, AspectTagger, above, document_tag_probs, pair, spans_with_scores
 from models.emotions import EMOTIONS
 from models.journey import STAGES
 from models.windows import Windows, pack, segment_mean
@@ -32,6 +32,7 @@ SENTIMENT_DOC = ["positive", "neutral", "negative", "mixed"]
 SENTIMENT_SENTENCE = ["positive", "neutral", "negative"]
 SENTENCE_TASKS = ("sentence_sentiment", "topics", "stage")  # heads also applied to sentence vectors
 ASPECTS_FILE = "aspects.safetensors"
+ASPECT_THRESHOLD = "aspect"  # the thresholds key of the least score an aspect term needs (chosen on dev)
 
 
 @dataclass
@@ -55,7 +56,7 @@ class ModelSpec:
     # Empty: the last layer alone.
     aspect_layers: list[int] = field(default_factory=list)
     temperatures: dict[str, float] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=dict)  # topic and emotion decision thresholds
+    thresholds: dict[str, float] = field(default_factory=dict)  # topic, emotion and aspect decision thresholds
     provenance: dict[str, Any] = field(default_factory=dict)  # data hash, base hash, date, metrics
     # Roles this model answers in the service; the others stay with the rule analyzers. Chosen on dev.
     serves: list[str] = field(default_factory=lambda: ["sentiment", "topics", "stage"])
@@ -180,7 +181,8 @@ def _aspects(
     for sentences, offsets, tag_probs in zip(documents, windows.offsets, per_document, strict=True):
         text = "".join(sentences)
         starts = list(accumulate((len(s) for s in sentences[:-1]), initial=0))
-        found.append(pair(text, spans_with_scores(text, offsets, tag_probs), starts))
+        spans = above(spans_with_scores(text, offsets, tag_probs), model.spec.thresholds.get(ASPECT_THRESHOLD, 0.0))
+        found.append(pair(text, spans, starts))
     return found
 
 
@@ -230,8 +232,8 @@ def save_aspects(tagger: AspectTagger, spec: ModelSpec, directory: Path) -> None
 
 
 def stamp(spec: ModelSpec, directory: Path) -> None:
-    """Save the spec with a version naming the saved weights."""
-    spec.version = f"{_WEIGHTS_SUFFIX.sub('', spec.version)}.w{weights_digest(directory)}"
+    """Save the spec with a version naming the saved weights and every setting that decides an output."""
+    spec.version = f"{_WEIGHTS_SUFFIX.sub('', spec.version)}.w{weights_digest(directory, spec)}"
     save_spec(spec, directory)
 
 
@@ -242,12 +244,20 @@ def _contiguous(module: nn.Module) -> dict[str, torch.Tensor]:
 _WEIGHTS_SUFFIX = re.compile(r"\.w[0-9a-f]{8}$")
 
 
-def weights_digest(directory: Path) -> str:
-    """The first 8 hex digits of a sha256 over the adapter and head tensors (not their configs, card or spec)."""
+# What, besides the weights, decides a model's outputs: a threshold or temperature changed on dev is a new version.
+DECIDING = ("temperatures", "thresholds", "serves", "aspect_layers", "student_layers", "max_length")
+
+
+def weights_digest(directory: Path, spec: ModelSpec | None = None) -> str:
+    """The first 8 hex digits of a sha256 over the adapter and head tensors and, given the spec, its deciding
+    settings (not the configs, card, provenance or version)."""
     digest = hashlib.sha256()
     for path in sorted(directory.rglob("*.safetensors")):
         digest.update(path.relative_to(directory).as_posix().encode())
         digest.update(path.read_bytes())
+    if spec is not None:
+        deciding = {name: getattr(spec, name) for name in DECIDING}
+        digest.update(json.dumps(deciding, sort_keys=True).encode())
     return digest.hexdigest()[:8]
 
 

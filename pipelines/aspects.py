@@ -35,6 +35,7 @@ from models.aspects import (
     TAGS,
     AspectTagger,
     Span,
+    above,
     decode,
     document_tag_probs,
     gold_spans,
@@ -216,14 +217,23 @@ def fit(
     return tagger.eval(), history
 
 
+THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # least aspect score, chosen on dev
+
+
+def choose_threshold(items: Sequence[Item], found: Sequence[dict[Span, float]]) -> tuple[float, dict[str, float]]:
+    """The least score an aspect term needs, by dev aspect F1 (the lower on a tie), and the F1 at each."""
+    by = {t: scores(items, [above(f, t) for f in found])["aspect_f1"] for t in THRESHOLDS}
+    return max(THRESHOLDS, key=lambda t: (by[t], -t)), {str(t): f1 for t, f1 in by.items()}
+
+
 def release(version: str) -> str:
     """2.3.0+20261126.w27a7d0a9 → 2.3.0 (and 0.3.0.w27a7d0a9, a version saved without a date, → 0.3.0)."""
     return ".".join(version.split("+")[0].split(".")[:3])
 
 
 def next_minor(version: str) -> str:
-    """2.3.0+20261126.w27a7d0a9 → 2.4.0: a model that gains a tagger answers more than before (one that had a tagger
-    keeps its release number; its weights digest still changes)."""
+    """2.3.0+20261126.w27a7d0a9 → 2.4.0: a model that gains a tagger, or whose tagger gets a new threshold, answers
+    differently than before (one whose tagger is retrained keeps its release number; its weights digest changes)."""
     major, minor, _ = release(version).split(".")
     return f"{major}.{int(minor) + 1}.0"
 
@@ -233,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=ARTIFACTS / "koe-accurate", help="a saved model directory")
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument(
+        "--keep-tagger",
+        action="store_true",
+        help="do not train: choose the model's score threshold for its present tagger on dev, score test once",
+    )
     parser.add_argument(
         "--layers",
         default=None,
@@ -244,28 +259,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     encoder, tokenizer = load_encoder(args.base_model)
     model = multitask.load(args.model, encoder)
     had_tagger = model.aspects is not None
+    if args.keep_tagger and model.aspects is None:
+        parser.error(f"--keep-tagger: {args.model} has no aspect tagger")
     depth = int(getattr(model.encoder, "config").num_hidden_layers)  # noqa: B009
     layers = args.layers or f"{depth // 2},{depth}"
-    model.spec.aspect_layers = [int(i) for i in layers.split(",")]
+    if not args.keep_tagger:
+        model.spec.aspect_layers = [int(i) for i in layers.split(",")]
     if not all(0 <= i <= depth for i in model.spec.aspect_layers):
         parser.error(f"--layers {layers}: the encoder's outputs are numbered 0 (embeddings) to {depth}")
-    labelled = {name: [r for r in rows if r.get("aspects")] for name, rows in splits().items()}
+    needed = ("dev", "test") if args.keep_tagger else ("train", "dev", "test")
+    labelled = {name: [r for r in rows if r.get("aspects")] for name, rows in splits().items() if name in needed}
     started = time.monotonic()
     data = {name: token_states(model, tokenizer, rows) for name, rows in labelled.items()}
     print(f"token states of {sum(len(i) for i, _ in data.values())} items in {time.monotonic() - started:.0f} s")
-    width = data["train"][1][0].states.shape[-1]
-    tagger, history = fit(data["train"][1], data["dev"], width, args.epochs)
-    test = scores(data["test"][0], predict(tagger, *data["test"]))
     spec = model.spec
-    number = release(spec.version) if had_tagger else next_minor(spec.version)
+    report = spec.provenance.get("aspects", {}) if args.keep_tagger else {}
+    if args.keep_tagger:
+        assert model.aspects is not None
+        tagger = model.aspects
+    else:
+        tagger, history = fit(data["train"][1], data["dev"], data["train"][1][0].states.shape[-1], args.epochs)
+        report = {
+            "tagger": f"BiGRU over the frozen encoder's token states (outputs {layers} side by side), "
+            f"{sum(p.numel() for p in tagger.parameters()):,} parameters",
+            "items": {name: len(items) for name, (items, _) in data.items()},
+            "epoch_kept": max(history, key=lambda h: h["aspect_f1"])["epoch"],
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            "dev_metrics": max(history, key=lambda h: h["aspect_f1"]),
+        }
+    threshold, dev_by_threshold = choose_threshold(data["dev"][0], predict(tagger, *data["dev"]))
+    spec.thresholds[multitask.ASPECT_THRESHOLD] = threshold
+    test = scores(data["test"][0], [above(f, threshold) for f in predict(tagger, *data["test"])])
+    number = release(spec.version) if had_tagger and not args.keep_tagger else next_minor(spec.version)
     spec.version = f"{number}+{date.today():%Y%m%d}"
     spec.provenance["aspects"] = {
-        "tagger": f"BiGRU over the frozen encoder's token states (outputs {layers} side by side), "
-        f"{sum(p.numel() for p in tagger.parameters()):,} parameters",
-        "items": {name: len(items) for name, (items, _) in data.items()},
-        "epoch_kept": max(history, key=lambda h: h["aspect_f1"])["epoch"],
-        "minutes": round((time.monotonic() - started) / 60, 1),
-        "dev_metrics": max(history, key=lambda h: h["aspect_f1"]),
+        **report,
+        "threshold": threshold,
+        "dev_aspect_f1_by_threshold": dev_by_threshold,
         "test_metrics": test,
     }
     multitask.save_aspects(tagger, spec, args.model)

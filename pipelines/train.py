@@ -331,8 +331,9 @@ def _aspect_section(aspects: dict[str, Any] | None) -> str:
 ## Aspect–opinion tagger
 
 {aspects["tagger"]}, trained by `python -m pipelines.aspects` in {aspects["minutes"]} min on the corpus items with
-aspect labels ({aspects["items"]}); epoch {aspects["epoch_kept"]} kept on dev aspect F1. Test split, exact
-character spans (labellers marked the main aspects, not all: precision is a lower bound):
+aspect labels ({aspects["items"]}); epoch {aspects["epoch_kept"]} kept on dev aspect F1; an aspect term needs a
+score of {aspects.get("threshold", 0.0)} (chosen on dev). Test split, exact character spans (labellers marked the main
+aspects, not all: precision is a lower bound):
 
 | metric | value |
 |---|---|

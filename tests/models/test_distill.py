@@ -164,7 +164,7 @@ def test_distill_end_to_end_saves_a_student_the_service_loads(
     assert spec.provenance["training"]["steps"] == spec.provenance["training"]["planned_steps"] > 3
     assert spec.provenance["teacher"] == f"koe-tiny {multitask.load_spec(teacher_dir).version}"
     assert set(spec.temperatures) == {"doc_sentiment", "stage", "sentence_sentiment"}
-    assert spec.version.endswith(f".w{multitask.weights_digest(out)}")
+    assert spec.version.endswith(f".w{multitask.weights_digest(out, spec)}")
     assert "a student of 2 transformer layers" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
 
     served = neural.NeuralModel(out, str(tiny_base))

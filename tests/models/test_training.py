@@ -4,6 +4,7 @@ fits calibration on dev, chooses roles against the rules, scores test, and saves
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,10 @@ def test_train_calibrate_choose_and_save(tiny_base: Path, tmp_path: Path) -> Non
     served = AnalysisPipeline(**neural.analyzers(tmp_path / "model", str(tiny_base)))
     result = served.analyze([AnalysisInput(rows["test"][0]["text"])])[0]
     assert result.model_versions["sentiment"] == f"koe-tiny-sentiment@{spec.version}"
-    assert spec.version == f"0.0.1.w{multitask.weights_digest(tmp_path / 'model')}"
+    assert spec.version == f"0.0.1.w{multitask.weights_digest(tmp_path / 'model', spec)}"
+    # a threshold or temperature chosen anew is a new version, though no weight moved
+    stricter = replace(spec, thresholds={**spec.thresholds, "topic:delivery": 0.99})
+    assert multitask.weights_digest(tmp_path / "model", stricter) != multitask.weights_digest(tmp_path / "model", spec)
     assert len(result.sentences) >= 1
 
 
