@@ -9,6 +9,7 @@ takes everything queued that may go together. An idle service stores a request a
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from models.pipeline import AnalysisPipeline
 
 # Failures of the database itself, not of an item: every request of the group answers them (503), none is retried.
 DATABASE_DOWN = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
+
+log = logging.getLogger("koe")
 
 Key = tuple[str, str]
 
@@ -126,7 +129,11 @@ class GroupCommit:
         metrics.INGEST_GROUP_REQUESTS.observe(len(group))
         answers = self._answers(group)
         stored = sum(len(r.items) for r, a in zip(group, answers, strict=True) if not isinstance(a, Exception))
-        self._planner.wrote(group[0].session, stored)
+        try:
+            self._planner.wrote(group[0].session, stored)
+        except Exception:  # advisory: the items are stored, and their requests must hear so
+            log.warning("refreshing the planner's statistics failed", exc_info=True)
+            group[0].session.rollback()
         return answers
 
     def _answers(self, group: list[_Request]) -> list[list[ItemOutcome] | Exception]:

@@ -225,3 +225,19 @@ def test_posts_keep_postgresql_knowing_the_rows_they_add(
 
     with sessions() as session:  # analyzed once, after the second transaction had brought the count to 6 ≥ 4
         assert statistics.believed_rows(session) == before + 6
+
+
+def test_a_failed_statistics_refresh_leaves_the_stored_requests_answered(
+    sessions: sessionmaker[Session], settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(session: Session, rows: int) -> None:
+        raise RuntimeError("ANALYZE was refused")
+
+    group_commit = GroupCommit(settings, transactions=1, max_items=1_000)
+    monkeypatch.setattr(group_commit._planner, "wrote", refused)
+    tenant = f"group-{uuid.uuid4().hex[:8]}"
+
+    answers = asyncio.run(post_together(group_commit, sessions, pipeline, [(tenant, items(REVIEWS[0]))]))
+
+    assert isinstance(answers[0], FeedbackBatchResult) and answers[0].created == 1
+    assert stored(sessions, tenant) == [REVIEWS[0]]
