@@ -53,20 +53,6 @@ def content_hash(item: FeedbackCreate) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def ingest(
-    *,
-    session: Session,
-    base: AnalysisPipeline,
-    tenant_id: str,
-    items: Sequence[FeedbackCreate],
-    settings: Settings,
-) -> FeedbackBatchResult:
-    """Store and analyze a batch atomically with the tenant's pipeline (`base` with its taxonomy): every item is
-    created, updated or unchanged, or nothing is."""
-    check_batch(items, settings)
-    return batch_result(store(session=session, base=base, tenant_id=tenant_id, items=items, settings=settings))
-
-
 def store(
     *,
     session: Session,
@@ -75,7 +61,8 @@ def store(
     items: Sequence[FeedbackCreate],
     settings: Settings,
 ) -> list[ItemOutcome]:
-    """One transaction that upserts `items` (already through `check_batch`) and commits; their outcomes in order."""
+    """One transaction that upserts `items` (already through `check_batch`) with the tenant's pipeline (`base` with
+    its taxonomy) and commits: every item is created, updated or unchanged, or nothing is. Outcomes in item order."""
 
     def transaction() -> list[ItemOutcome]:
         pipeline = taxonomy.pipeline_for(session=session, base=base, tenant_id=tenant_id)

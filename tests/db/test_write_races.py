@@ -144,14 +144,14 @@ def overtaken_once(engine: Engine, other: Engine) -> list[str]:
 
 
 def _stored_item(session: Session, settings: Settings) -> int:
-    result = feedback.ingest(
+    outcomes = feedback.store(
         session=session,
         base=build_pipeline("rules"),
         tenant_id="default",
         items=[FeedbackCreate(text="配送が遅すぎて困りました。", source="race", external_id="r-1")],
         settings=settings,
     )
-    return result.items[0].id
+    return outcomes[0].id
 
 
 def _upload(tmp_path: Path) -> Path:
