@@ -248,16 +248,15 @@ _WEIGHTS_SUFFIX = re.compile(r"\.w[0-9a-f]{8}$")
 DECIDING = ("temperatures", "thresholds", "serves", "aspect_layers", "student_layers", "max_length")
 
 
-def weights_digest(directory: Path, spec: ModelSpec | None = None) -> str:
-    """The first 8 hex digits of a sha256 over the adapter and head tensors and, given the spec, its deciding
-    settings (not the configs, card, provenance or version)."""
+def weights_digest(directory: Path, spec: ModelSpec) -> str:
+    """The first 8 hex digits of a sha256 over the adapter and head tensors and the spec's deciding settings (not
+    the configs, card, provenance or version)."""
     digest = hashlib.sha256()
     for path in sorted(directory.rglob("*.safetensors")):
         digest.update(path.relative_to(directory).as_posix().encode())
         digest.update(path.read_bytes())
-    if spec is not None:
-        deciding = {name: getattr(spec, name) for name in DECIDING}
-        digest.update(json.dumps(deciding, sort_keys=True).encode())
+    deciding = {name: getattr(spec, name) for name in DECIDING}
+    digest.update(json.dumps(deciding, sort_keys=True).encode())
     return digest.hexdigest()[:8]
 
 
