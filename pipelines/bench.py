@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from app.core.config import Settings
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import available, build_pipeline
 from pipelines import bench_analytics, bench_ingest, bench_load
@@ -149,6 +150,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--topology", action="append", choices=bench_ingest.TOPOLOGIES, help="ingest: which (default: all)"
     )
+    parser.add_argument(
+        "--part-rows",
+        type=int,
+        default=Settings.model_fields["job_part_rows"].default,
+        help="ingest: KOE_JOB_PART_ROWS, rows per part of a split upload (0: never split)",
+    )
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=20, help="calls per analytics endpoint")
@@ -169,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             topologies = args.topology or [
                 t for t in bench_ingest.TOPOLOGIES if not (t.startswith("celery") and urls[0].startswith("sqlite"))
             ]
-            rows = bench_ingest.run(urls, args.rows, topologies, args.analyzer)
+            rows = bench_ingest.run(urls, args.rows, topologies, args.analyzer, args.part_rows)
         print(table(bench_ingest.HEADERS, rows))
     if args.what == "analytics":
         for url in args.database_url or [f"sqlite:///{ROOT / 'data' / 'bench' / 'analytics.db'}"]:

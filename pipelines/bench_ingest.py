@@ -3,8 +3,8 @@ end (parse → analyze → store) in each deployment topology, on the database g
 
 - `cli`: `koe upload FILE` straight into the database, the job run in the CLI process;
 - `embedded`: `koe upload --server` to a uvicorn server whose in-process worker runs the job (`make run`);
-- `celery-N`: the same server with KOE_BROKER_URL set and N `koe worker` processes. A job runs on one worker,
-  so N workers are measured on N files of rows/N uploaded at once (how several exports, or tenants, scale out).
+- `celery-N`: the same server with KOE_BROKER_URL set and N `koe worker` processes, on the same one file: an upload
+  of more than `--part-rows` rows (KOE_JOB_PART_ROWS) is split into parts that the workers run side by side.
 
 Rows/s is counted from the first upload sent to the last job finished; peak RSS is each process's high-water
 mark (VmHWM), read before it stops."""
@@ -33,7 +33,7 @@ from pipelines.common import ROOT, free_port, peak_rss_mib, review_texts, stop, 
 
 TOPOLOGIES = ("cli", "embedded", "celery-1", "celery-2")
 REDIS_DB = 13  # a database of its own on the shared Redis server
-HEADERS = ["topology", "database", "rows", "files", "seconds", "rows/s", "peak RSS MiB per process"]
+HEADERS = ["topology", "database", "rows", "parts", "seconds", "rows/s", "peak RSS MiB per process"]
 
 
 def review_csv(path: Path, rows: int, first_id: int = 0) -> None:
@@ -46,8 +46,9 @@ def review_csv(path: Path, rows: int, first_id: int = 0) -> None:
             writer.writerow([f"B-{first_id + i}", f"2026/11/{i % 28 + 1:02d} 12:00", i % 5 + 1, texts[i % len(texts)]])
 
 
-def _env(database_url: str, tmp: Path, analyzer: str, broker: str | None = None) -> dict[str, str]:
+def _env(database_url: str, tmp: Path, analyzer: str, part_rows: int, broker: str | None = None) -> dict[str, str]:
     return {
+        "KOE_JOB_PART_ROWS": str(part_rows),
         **os.environ,
         "KOE_DATABASE_URL": database_url,
         "KOE_ANALYZER": analyzer,
@@ -132,24 +133,23 @@ def _upload(
     return time.perf_counter() - started, peaks
 
 
-def bench_topology(topology: str, database_url: str, rows: int, analyzer: str) -> list[object]:
+def bench_topology(topology: str, database_url: str, rows: int, analyzer: str, part_rows: int) -> list[object]:
     workers = int(topology.split("-")[1]) if topology.startswith("celery") else 1
     with tempfile.TemporaryDirectory() as tmp_dir, ExitStack() as stack:
         tmp = Path(tmp_dir)
-        files = [tmp / f"reviews-{k}.csv" for k in range(workers)]
-        for k, path in enumerate(files):
-            review_csv(path, rows // workers, first_id=k * rows)
+        path = tmp / "reviews.csv"
+        review_csv(path, rows)
         broker = f"redis://127.0.0.1:6379/{REDIS_DB}" if topology.startswith("celery") else None
         if broker:
             redis.Redis.from_url(broker).flushdb()
-        env = _env(database_url, tmp, analyzer, broker)
+        env = _env(database_url, tmp, analyzer, part_rows, broker)
         source = f"bench-{topology}-{time.time_ns()}"  # new rows in every run: none is found already stored
         migrate = [sys.executable, "-m", "app.cli", "db", "upgrade"]
         subprocess.run(migrate, cwd=ROOT, env=env, check=True, capture_output=True)
         if topology == "cli":
             uploaders: list[int] = []
             with _descendant_peaks(lambda: uploaders) as children:
-                seconds, peaks = _upload(files, env, server=None, source=source, pids=uploaders)
+                seconds, peaks = _upload([path], env, server=None, source=source, pids=uploaders)
         else:
             port = free_port()
             serve = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port),
@@ -162,14 +162,15 @@ def bench_topology(topology: str, database_url: str, rows: int, analyzer: str) -
             base = f"http://127.0.0.1:{port}"
             wait_ready(base, server, tmp / "server.log", timeout=120)
             with _descendant_peaks(lambda: [p.pid for p in processes]) as children:
-                seconds, _ = _upload(files, env, server=base, source=source)
+                seconds, _ = _upload([path], env, server=base, source=source)
             peaks = [peak_rss_mib(p.pid) for p in processes]
-    stored, sent = _stored(database_url, source), rows // workers * workers
-    if stored != sent:  # a benchmark that lost rows measures nothing
-        raise SystemExit(f"{topology}: {sent:,} rows uploaded, {stored:,} stored")
+    stored = _stored(database_url, source)
+    if stored != rows:  # a benchmark that lost rows measures nothing
+        raise SystemExit(f"{topology}: {rows:,} rows uploaded, {stored:,} stored")
     database = database_url.split(":", 1)[0].split("+")[0]
     memory = " / ".join(map(str, peaks)) + (f" (their children ≤ {max(children.values())})" if children else "")
-    return [topology, database, stored, len(files), seconds, stored / seconds, memory]
+    parts = -(-rows // part_rows) if part_rows and rows > part_rows else 1
+    return [topology, database, stored, parts, seconds, stored / seconds, memory]
 
 
 def _stored(database_url: str, source: str) -> int:
@@ -182,5 +183,7 @@ def _stored(database_url: str, source: str) -> int:
         engine.dispose()
 
 
-def run(database_urls: Sequence[str], rows: int, topologies: Sequence[str], analyzer: str) -> list[list[object]]:
-    return [bench_topology(t, url, rows, analyzer) for url in database_urls for t in topologies]
+def run(
+    database_urls: Sequence[str], rows: int, topologies: Sequence[str], analyzer: str, part_rows: int
+) -> list[list[object]]:
+    return [bench_topology(t, url, rows, analyzer, part_rows) for url in database_urls for t in topologies]

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="processes analyzing an upload's next chunks while the job stores one (lexicon analyzers; 0: off)",
     )
     job_chunk_rows: int = Field(500, ge=1, description="rows a job stores per transaction (lost at most on a crash)")
+    job_part_rows: int = Field(
+        50_000,
+        ge=0,
+        description="an upload of more rows is split into parts this large, run side by side by the workers (0: never)",
+    )
     job_stale_seconds: int = Field(120, ge=5, description="a running job without heartbeat this long is resumed")
     embedded_worker: bool = Field(
         True, description="run jobs in a thread of the API process; ignored (off) when KOE_BROKER_URL is set"

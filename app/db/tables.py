@@ -131,7 +131,9 @@ class TaxonomyVersion(Base):
 
 
 class Job(Base):
-    """Long work (an upload, a re-score) run by a worker in chunks; `checkpoint` makes it resumable."""
+    """Long work (an upload, a re-score) run by a worker in chunks; `checkpoint` makes it resumable. A large upload
+    is split into `parts`: jobs of their own (`parent_id` set, a range of the file's rows in options["part"]) that
+    any worker claims, while the parent only reports their sum."""
 
     __tablename__ = "job"
     __table_args__ = (Index("ix_job_status", "status", "updated_at"), Index("ix_job_tenant", "tenant_id", "id"))
@@ -148,6 +150,8 @@ class Job(Base):
     updated: Mapped[int] = mapped_column(BigId, default=0)
     unchanged: Mapped[int] = mapped_column(BigId, default=0)
     checkpoint: Mapped[int] = mapped_column(BigId, default=0)  # last source row committed
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), index=True)
+    parts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

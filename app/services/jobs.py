@@ -1,7 +1,11 @@
 """Jobs: long work done in chunks by a worker. Each chunk's rows, errors, counters and checkpoint commit in one
 transaction, so a worker killed mid-job loses at most the chunk in flight, and the next worker resumes after
 the checkpoint; re-running a chunk is harmless anyway because every row is an idempotent upsert. A worker asked
-to stop (SIGTERM) hands its job back after the chunk in flight, queued for the next worker at once."""
+to stop (SIGTERM) hands its job back after the chunk in flight, queued for the next worker at once.
+
+An upload of more than KOE_JOB_PART_ROWS rows is split, once counted, into parts: jobs of their own over ranges of
+its rows, claimed by any worker (on any machine), each checkpointed and resumed like a whole job. The parent shows
+their sum, and the part that finishes last settles the parent's status."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import metrics
@@ -58,6 +62,7 @@ class RowSource(Protocol):
 
 
 PipelineFor = Callable[[Session, str], AnalysisPipeline]
+Announce = Callable[[list[int]], None]  # tells other workers of new parts (Celery); None where they poll
 
 
 def source_for(job: Job, settings: Settings, session: Session) -> RowSource:
@@ -117,12 +122,22 @@ def get_or_raise(*, session: Session, tenant_id: str, job_id: int) -> Job:
     return job
 
 
+COUNTERS = ("rows_done", "rows_failed", "created", "updated", "unchanged")
+
+
 def to_public(job: Job) -> JobPublic:
+    """The job as the API shows it; a split job's counters are its parts' sums (read through the job's session)."""
+    public = JobPublic.model_validate(job, from_attributes=True)
+    if job.parts:
+        session = object_session(job)
+        assert session is not None
+        parts = repo.parts(session, job.id)
+        public = public.model_copy(update={c: sum(getattr(p, c) for p in parts) for c in COUNTERS})
     elapsed = ((job.finished_at or utcnow()) - job.started_at).total_seconds() if job.started_at else 0.0
-    rate = job.rows_done / elapsed if elapsed > 0 else None
-    remaining = (job.rows_total - job.rows_done) if job.rows_total is not None else None
+    rate = public.rows_done / elapsed if elapsed > 0 else None
+    remaining = (job.rows_total - public.rows_done) if job.rows_total is not None else None
     eta = remaining / rate if rate and remaining is not None and job.status == "running" else None
-    return JobPublic.model_validate(job, from_attributes=True).model_copy(
+    return public.model_copy(
         update={"rows_per_second": round(rate, 1) if rate else None, "eta_seconds": round(eta, 1) if eta else None}
     )
 
@@ -133,6 +148,7 @@ def cancel(*, session: Session, tenant_id: str, job_id: int) -> Job:
     if job.status in FINAL:
         raise Invalid(f"job {job_id} already {job.status}", code="job_finished")
     job.status, job.finished_at = "cancelled", utcnow()
+    repo.cancel_parts(session, job.id)
     session.commit()
     return job
 
@@ -235,9 +251,11 @@ def run(
     pipeline_for: PipelineFor,
     settings: Settings,
     stop: threading.Event | None = None,
+    announce: Announce | None = None,
 ) -> str:
     """Run (or resume) a claimed job to its end, or until `stop` is set: then it is released after the chunk in
-    flight. Returns the status the job is left in."""
+    flight. A large upload is split into parts instead (announced to other workers), and left running for them.
+    Returns the status the job is left in."""
     with session_factory() as session:
         job = session.get(Job, job_id)
         assert job is not None
@@ -246,6 +264,11 @@ def run(
             if job.rows_total is None:
                 job.rows_total = source.count()
                 session.commit()
+            if splits(job, settings):
+                part_ids = split(session, job, settings.job_part_rows)
+                if announce is not None:
+                    announce(part_ids)
+                return job.status
             pipeline = pipeline_for(session, job.tenant_id)
             planner = statistics.PlannerStatistics()
             with _ahead(session, job, pipeline, settings) as ahead:
@@ -266,6 +289,7 @@ def run(
                     process_chunk(session, job, chunk, chunk_pipeline, settings)
                     planner.wrote(session, len(chunk))
             job.status, job.finished_at = "succeeded", utcnow()
+            settle_parent(session, job)
             session.commit()
         except StaleDataError:  # cancelled, or taken over by another worker: stop without touching it
             session.rollback()
@@ -274,8 +298,55 @@ def run(
             session.rollback()
             log.exception("job %s failed", job_id)
             job.status, job.error, job.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
+            settle_parent(session, job)
             session.commit()
         return job.status
+
+
+def splits(job: Job, settings: Settings) -> bool:
+    """An upload not yet started, of more rows than a part."""
+    fresh = job.kind == "upload" and job.parent_id is None and not job.parts and job.rows_done == 0
+    return fresh and bool(settings.job_part_rows) and (job.rows_total or 0) > settings.job_part_rows
+
+
+def split(session: Session, job: Job, part_rows: int) -> list[int]:
+    """Parts over consecutive ranges of the job's rows (by position in the file), queued; the job keeps running
+    until its last part settles it. Returns the parts' ids."""
+    assert job.rows_total is not None
+    parts = [
+        Job(
+            tenant_id=job.tenant_id,
+            kind=job.kind,
+            status="queued",
+            parent_id=job.id,
+            rows_total=min(part_rows, job.rows_total - start),
+            options={**job.options, "part": [start, min(start + part_rows, job.rows_total)]},
+        )
+        for start in range(0, job.rows_total, part_rows)
+    ]
+    session.add_all(parts)
+    job.parts, job.worker = len(parts), None
+    session.commit()
+    log.info("job %s split into %s parts of up to %s rows", job.id, len(parts), part_rows)
+    return [part.id for part in parts]
+
+
+def settle_parent(session: Session, part: Job) -> None:
+    """When `part` was its job's last unfinished part, finish the job: failed if a part failed (with that part's
+    reason), else succeeded. Parts finishing at once queue on the parent's lock, so the last one sees all others."""
+    if part.parent_id is None:
+        return
+    parent = repo.lock(session, part.parent_id)
+    if parent is None or parent.status in FINAL:
+        return
+    parts = repo.parts(session, parent.id)
+    if any(p.status not in FINAL for p in parts):
+        return
+    failed = next((p for p in parts if p.status == "failed"), None)
+    parent.status, parent.finished_at = ("failed" if failed else "succeeded"), utcnow()
+    if failed is not None:
+        first, last = failed.options["part"]
+        parent.error = f"rows {first + 1:,}–{last:,} (part {parts.index(failed) + 1} of {len(parts)}): {failed.error}"
 
 
 @contextmanager
@@ -326,16 +397,24 @@ def run_pending(
     worker: str,
     only: int | None = None,
     stop: threading.Event | None = None,
+    announce: Announce | None = None,
 ) -> int:
-    """Claim and run, one at a time, every job that is waiting or whose worker died (or just job `only`), until
-    none is left or `stop` is set; returns how many ran."""
+    """Claim and run, one at a time, every job that is waiting or whose worker died (or just job `only` and its
+    parts), until none is left or `stop` is set; returns how many ran."""
     stale, ran = timedelta(seconds=settings.job_stale_seconds), 0
     while stop is None or not stop.is_set():
         with session_factory() as session:
-            candidates = [j for j in repo.claimable(session, stale_after=stale) if only in (None, j)]
+            candidates = repo.claimable(session, stale_after=stale, only=only)
             job_id = next((j for j in candidates if repo.claim(session, j, worker=worker, stale_after=stale)), None)
         if job_id is None:
             break
-        run(job_id, session_factory=session_factory, pipeline_for=pipeline_for, settings=settings, stop=stop)
+        run(
+            job_id,
+            session_factory=session_factory,
+            pipeline_for=pipeline_for,
+            settings=settings,
+            stop=stop,
+            announce=announce,
+        )
         ran += 1
     return ran

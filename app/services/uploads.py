@@ -116,7 +116,8 @@ def create_job(
 
 
 class UploadSource:
-    """A job's file read again from the top, rows after the checkpoint mapped to feedback fields."""
+    """A job's file (or its part of one) read again from the top, rows after the checkpoint mapped to feedback
+    fields."""
 
     def __init__(self, job: Job, settings: Settings) -> None:
         self.options, self.settings = job.options, settings
@@ -146,10 +147,15 @@ class UploadSource:
         return total
 
     def rows(self, after: int) -> Iterator[SourceRow]:
+        """Rows after the checkpoint `after` (a row number), within the job's part of the file if it is one (a
+        range of positions: reached by reading the rows before it, as a text file cannot be entered mid-way)."""
+        first, stop = self.options.get("part") or (0, None)
         table = self._table()
         try:
-            for row in table:
-                if row.number <= after:
+            for position, row in enumerate(table):
+                if position == stop:
+                    break
+                if position < first or row.number <= after:
                     continue
                 item, errors = map_row(row, self.options["mapping"])
                 problems = [

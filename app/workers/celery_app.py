@@ -95,6 +95,7 @@ def run_job(job_id: int) -> str:
         worker=worker_name("celery"),
         only=job_id,
         stop=stopping,
+        announce=_announce,
     )
     return "ran" if ran else "skipped"
 
@@ -109,7 +110,15 @@ def sweep() -> int:
         settings=settings,
         worker=worker_name("celery"),
         stop=stopping,
+        announce=_announce,
     )
+
+
+def _announce(part_ids: list[int]) -> None:
+    """A job split into parts: one task per part, so that every worker can take some (this one goes on with them
+    too: run_job runs a job's parts)."""
+    for part_id in part_ids:
+        dispatch(part_id, celery.conf.broker_url)
 
 
 @worker_ready.connect

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from app.core.config import Settings
 from app.db.session import make_engine, session_factory
 from app.db.tables import Feedback, Job
-from app.services import uploads
+from app.schemas.jobs import JobPublic
+from app.services import jobs, uploads
 from tests.conftest import BACKENDS, ROOT, alembic_config, database_url, drop_postgres_database
 
 ROWS = 1_500
@@ -33,10 +34,11 @@ def review_csv(path: Path) -> list[str]:
     return texts
 
 
-def worker(url: str, upload_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
+def worker(url: str, upload_dir: Path, *extra: str, part_rows: int = 0) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "KOE_DATABASE_URL": url,
+        "KOE_JOB_PART_ROWS": str(part_rows),
         "KOE_ANALYZER": "rules",
         "KOE_JOB_CHUNK_ROWS": "50",
         "KOE_JOB_STALE_SECONDS": "5",
@@ -51,15 +53,16 @@ def worker(url: str, upload_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
     )
 
 
-def job_state(factory, job_id: int) -> Job:
+def job_state(factory, job_id: int) -> JobPublic:
     with factory() as session:
         job = session.get(Job, job_id)
         assert job is not None
-        return job
+        return jobs.to_public(job)
 
 
+@pytest.mark.parametrize("part_rows", [0, 500], ids=["whole", "in-parts"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_killed_worker_is_resumed_exactly_once(backend: str, tmp_path: Path) -> None:
+def test_killed_worker_is_resumed_exactly_once(backend: str, part_rows: int, tmp_path: Path) -> None:
     url = database_url(backend, tmp_path, "koe_resume_test")
     command.upgrade(alembic_config(url), "head")
     engine = make_engine(url)
@@ -80,7 +83,7 @@ def test_killed_worker_is_resumed_exactly_once(backend: str, tmp_path: Path) -> 
             sheet=None,
         ).id
 
-    first = worker(url, tmp_path / "uploads")
+    first = worker(url, tmp_path / "uploads", part_rows=part_rows)
     deadline = time.monotonic() + 120
     while job_state(factory, job_id).rows_done < 300 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -90,12 +93,14 @@ def test_killed_worker_is_resumed_exactly_once(backend: str, tmp_path: Path) -> 
     assert killed.status == "running" and 300 <= killed.rows_done < ROWS
 
     time.sleep(6)  # the dead worker's heartbeat goes stale
-    second = worker(url, tmp_path / "uploads", "--once")
+    second = worker(url, tmp_path / "uploads", "--once", part_rows=part_rows)
     assert second.wait(timeout=300) == 0, second.stderr.read().decode() if second.stderr else ""
 
     done = job_state(factory, job_id)
     assert (done.status, done.rows_done, done.created, done.rows_failed) == ("succeeded", ROWS, ROWS, 0)
     with factory() as session:
+        parts = session.scalars(select(Job.status).where(Job.parent_id == job_id)).all()
+        assert parts == (["succeeded"] * 3 if part_rows else [])
         stored = session.scalars(select(Feedback.text).where(Feedback.source == "resume").order_by(Feedback.id)).all()
         distinct = session.scalar(select(func.count(func.distinct(Feedback.external_id))))
     assert len(stored) == distinct == ROWS
