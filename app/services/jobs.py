@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import metrics
 from app.core.config import Settings
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Invalid, NotFound, Unavailable
 from app.db.base import utcnow
 from app.db.repositories import feedback as feedback_repo
 from app.db.repositories import jobs as repo
@@ -142,15 +142,26 @@ def to_public(job: Job) -> JobPublic:
     )
 
 
+CANCEL_ATTEMPTS = 5
+
+
 @write_transaction
 def cancel(*, session: Session, tenant_id: str, job_id: int) -> Job:
-    job = get_or_raise(session=session, tenant_id=tenant_id, job_id=job_id)
-    if job.status in FINAL:
-        raise Invalid(f"job {job_id} already {job.status}", code="job_finished")
-    job.status, job.finished_at = "cancelled", utcnow()
-    repo.cancel_parts(session, job.id)
-    session.commit()
-    return job
+    """Cancel the job and its unfinished parts. A worker that commits the job between this read and this write (a
+    chunk, a split, a last part settling it) fails this commit's optimistic version check: read it again, and try
+    again; the worker's next commit then fails instead, and it stops."""
+    for _ in range(CANCEL_ATTEMPTS):
+        job = get_or_raise(session=session, tenant_id=tenant_id, job_id=job_id)
+        if job.status in FINAL:
+            raise Invalid(f"job {job_id} already {job.status}", code="job_finished")
+        job.status, job.finished_at = "cancelled", utcnow()
+        try:
+            repo.cancel_parts(session, job.id)  # flushes the job first
+            session.commit()
+            return job
+        except StaleDataError:
+            session.rollback()  # expires what the session read: the next attempt reads the job afresh
+    raise Unavailable(f"job {job_id} changed while it was being cancelled; try again", code="job_busy")
 
 
 def list_errors(*, session: Session, tenant_id: str, job_id: int, limit: int, after: int) -> list[JobErrorPublic]:

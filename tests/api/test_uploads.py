@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
+from app.db.repositories import jobs as jobs_repo
+from app.db.tables import Job
 from app.services import jobs
 from models.pipeline import AnalysisPipeline
 
@@ -148,6 +150,20 @@ def test_cancel_and_errors_as_csv(client, session, settings, pipeline) -> None:
     assert exported.headers["content-type"].startswith("text/csv")
     assert exported.text.lstrip("\ufeff").splitlines()[0] == "row_number,column,reason"
     assert client.get("/v1/jobs/999999").status_code == 404
+
+
+def test_cancel_wins_over_a_worker_commit_since_the_job_was_read(client, session, settings, pipeline) -> None:
+    job = upload(client, cp932_csv(ROWS))
+    read = jobs_repo.get(session, tenant_id="default", job_id=job["id"])  # held: the session keeps it as read
+    assert read is not None
+    # A worker commits a chunk meanwhile (the version moves on), behind the session's back
+    table = Job.__table__
+    moved = update(table).where(table.c.id == job["id"]).values(rows_done=2, version=read.version + 1)
+    session.connection().execute(moved)
+    session.commit()
+    cancelled = client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["rows_done"]) == ("cancelled", 2)
 
 
 MATRIX_ROWS = [
