@@ -44,6 +44,9 @@ from models.pipeline import AnalysisInput, AnalysisPipeline
 
 log = logging.getLogger("koe.jobs")
 FINAL = ("succeeded", "failed", "cancelled")
+# The jobs of a process count their rows together: a job's parts run one after another, each too small to reach
+# the tenth of a large table after which a writer refreshes the planner's statistics.
+PLANNER = statistics.PlannerStatistics()
 
 
 @dataclass
@@ -281,7 +284,6 @@ def run(
                     announce(part_ids)
                 return job.status
             pipeline = pipeline_for(session, job.tenant_id)
-            planner = statistics.PlannerStatistics()
             with _ahead(session, job, pipeline, settings) as ahead:
                 chunks = _chunks(source.rows(after=job.checkpoint), settings.job_chunk_rows)
                 depth = ahead.processes if ahead is not None else 0
@@ -298,7 +300,7 @@ def run(
                     chunk = window.popleft()
                     chunk_pipeline = ahead.pipeline_for(chunk[0].number) if ahead is not None else pipeline
                     process_chunk(session, job, chunk, chunk_pipeline, settings)
-                    planner.wrote(session, len(chunk))
+                    PLANNER.wrote(session, len(chunk))
             job.status, job.finished_at = "succeeded", utcnow()
             settle_parent(session, job)
             session.commit()

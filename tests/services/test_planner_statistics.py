@@ -90,6 +90,7 @@ def test_an_upload_job_leaves_postgresql_knowing_its_rows(
         assert not statistics.tracked(session)  # SQLite's planner needs no statistics to seek its indexes
         return
     monkeypatch.setattr(statistics.PlannerStatistics, "MIN_ROWS", 4)
+    monkeypatch.setattr(jobs, "PLANNER", statistics.PlannerStatistics())  # the process's count, from this job on
     before = session.scalar(select(func.count()).select_from(Feedback))  # other tests' committed rows, if any
     rows = ["ID,本文"] + [
         f"S-{i},{text}" for i, text in enumerate(["安いけど遅い", "悪くないです(^^)", "二度と買わない"] * 2)

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_
+from sqlalchemy import Connection, String, Table, and_, bindparam, func, insert, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.repositories.filters import FeedbackFilter, apply_filter, current_analysis_join
@@ -28,10 +29,13 @@ def by_external_ids(
     """Existing items keyed by (source, external_id). Their ids first, in one cached Core statement: most keys
     are new, and an ORM query that finds nothing cost as much CPU as one that loads."""
     keys = list(keys)
+    lookup = _ids_by_key(session.get_bind().dialect.name)
     ids: list[int] = []
     for chunk_start in range(0, len(keys), 500):
         chunk = keys[chunk_start : chunk_start + 500]
-        ids += session.scalars(_ids_by_key(), {"tenant_id": tenant_id, "keys": chunk})
+        sources, external_ids = [s for s, _ in chunk], [e for _, e in chunk]
+        params = {"tenant_id": tenant_id, "keys": chunk, "sources": sources, "external_ids": external_ids}
+        ids += session.scalars(lookup, params)
     if not ids:
         return {}
     stmt = select(Feedback).where(Feedback.id.in_(ids)).options(selectinload(Feedback.analyses))
@@ -39,9 +43,29 @@ def by_external_ids(
 
 
 @cache
-def _ids_by_key() -> Any:
-    keys = tuple_(Feedback.source, Feedback.external_id).in_(bindparam("keys", expanding=True))
-    return select(Feedback.id).where(Feedback.tenant_id == bindparam("tenant_id"), keys)
+def _ids_by_key(dialect: str) -> Any:
+    """On PostgreSQL, the keys as a table joined to `feedback`: one probe of the unique index per key, on all three
+    of its columns, whatever the planner believes. Given as `(source, external_id) IN (…)`, the keys of a source
+    it had not yet seen in its statistics were planned as that source's one row, filtered: every row of the source
+    read for each lookup (an upload into a table of a million rows slowed from 340 to 145 rows/s per worker within
+    300,000 rows; 471 ms for 3 keys among 335,000, against 0.2 ms joined)."""
+    if dialect != "postgresql":
+        keys = tuple_(Feedback.source, Feedback.external_id).in_(bindparam("keys", expanding=True))
+        return select(Feedback.id).where(Feedback.tenant_id == bindparam("tenant_id"), keys)
+    wanted = (
+        func.unnest(
+            bindparam("sources", type_=postgresql.ARRAY(String)),
+            bindparam("external_ids", type_=postgresql.ARRAY(String)),
+        )
+        .table_valued("source", "external_id")
+        .render_derived()
+    )
+    match = and_(
+        Feedback.tenant_id == bindparam("tenant_id"),
+        Feedback.source == wanted.c.source,
+        Feedback.external_id == wanted.c.external_id,
+    )
+    return select(Feedback.id).select_from(wanted).join(Feedback, match)
 
 
 def list_page(
