@@ -5,12 +5,17 @@ of that source for each lookup, and an upload slowed down as it went."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.db.repositories import feedback as repo
+from app.db.session import make_engine
+from tests.conftest import alembic_config, database_url, drop_postgres_database
 
 ROWS = 20_000
 FILL = """
@@ -29,11 +34,20 @@ def index_conditions(plan: dict) -> list[str]:
     return found
 
 
-def test_keys_of_a_source_the_statistics_never_saw_are_sought_by_all_index_columns(
-    session: Session, backend: str
-) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite's planner takes a unique index on all its columns without statistics")
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    """A database of its own: ANALYZE writes the planner's statistics in place, kept even when the test's
+    transaction is rolled back, and other tests read them."""
+    url = database_url("postgresql", tmp_path, "koe_lookup_test")
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url)
+    with Session(engine) as db:
+        yield db
+    engine.dispose()
+    drop_postgres_database(str(engine.url.database))
+
+
+def test_keys_of_a_source_the_statistics_never_saw_are_sought_by_all_index_columns(session: Session) -> None:
     session.execute(text(FILL), {"source": "2025年アンケート", "rows": ROWS})
     session.execute(text("ANALYZE feedback"))
     session.execute(text(FILL), {"source": "2026年レビュー", "rows": ROWS})  # unseen by the statistics
