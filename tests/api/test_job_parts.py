@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
@@ -35,17 +35,9 @@ VALID = [row[3] for row in ROWS if row[0] not in ("P-3", "P-9")]
 
 
 @pytest.fixture
-def settings(migrated_engine: Engine, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=migrated_engine.url.render_as_string(hide_password=False),
-        analyzer="rules",
-        embedded_worker=False,
-        upload_dir=str(tmp_path / "uploads"),
-        job_chunk_rows=2,
-        job_part_rows=4,
-        job_analysis_processes=0,
-        auth_required=False,
-    )
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    parts_of_four = {"job_part_rows": 4, "job_chunk_rows": 2, "job_analysis_processes": 0}
+    return settings.model_copy(update={"upload_dir": str(tmp_path / "uploads"), **parts_of_four})
 
 
 def factory_of(session: Session) -> sessionmaker[Session]:
