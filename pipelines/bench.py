@@ -4,6 +4,7 @@ python -m pipelines.bench pipeline   # docs/s of the analysis pipeline on 10,000
 python -m pipelines.bench api        # p50/p95 latency of POST /v1/feedback with one item (real server)
 python -m pipelines.bench ingest --rows N --database-url URL   # end-to-end upload → stored rows/s: CLI,
                                      # server + embedded worker, server + 1 and 2 Celery workers (PostgreSQL)
+                                     # on one file, split into parts of --part-rows (KOE_JOB_PART_ROWS)
 python -m pipelines.bench analytics --rows 1000000 --database-url postgresql+psycopg://…/koe_bench
                                      # p50/p95 of every analytics endpoint on a seeded table
 python -m pipelines.bench load       # open-loop load on uvicorn --workers 2, SQLite and PostgreSQL (--help)
