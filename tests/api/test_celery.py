@@ -22,6 +22,7 @@ from app.db.session import make_engine
 from app.db.tables import Feedback, Job
 from app.main import create_app
 from app.workers.celery_app import celery_for
+from tests.api.test_uploads import upload
 from tests.conftest import ROOT, alembic_config, database_url, drop_postgres_database
 
 BROKER = os.environ.get("KOE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -95,15 +96,9 @@ def stored_rows(url: str) -> int:
     return int(count or 0)
 
 
-def upload(client: TestClient, name: str, content: bytes) -> int:
-    response = client.post("/v1/uploads", files={"file": (f"{name}.csv", content)}, data={"source": "celery"})
-    assert response.status_code == 202, response.text
-    return int(response.json()["id"])
-
-
 def test_two_celery_workers_share_the_jobs(tmp_path: Path) -> None:
     with deployment(tmp_path, workers=2) as (client, url):
-        ids = [upload(client, name, csv_bytes(name, 300)) for name in ("A", "B", "C")]
+        ids = [upload(client, csv_bytes(name, 300), f"{name}.csv", source="celery")["id"] for name in ("A", "B", "C")]
         states = finished(client, ids)
         assert [(s["status"], s["created"]) for s in states] == [("succeeded", 300)] * 3
         assert len({s["options"]["path"] for s in states}) == 3
@@ -112,7 +107,7 @@ def test_two_celery_workers_share_the_jobs(tmp_path: Path) -> None:
 
 def test_one_large_file_is_split_across_both_workers(tmp_path: Path) -> None:
     with deployment(tmp_path, workers=2, KOE_JOB_PART_ROWS="100", KOE_JOB_CHUNK_ROWS="10") as (client, url):
-        job_id = upload(client, "large", csv_bytes("L", 800))
+        job_id = upload(client, csv_bytes("L", 800), "large.csv", source="celery")["id"]
         [state] = finished(client, [job_id])
         assert (state["status"], state["rows_total"], state["rows_done"], state["created"]) == (
             "succeeded",

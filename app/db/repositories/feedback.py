@@ -29,13 +29,16 @@ def by_external_ids(
     """Existing items keyed by (source, external_id). Their ids first, in one cached Core statement: most keys
     are new, and an ORM query that finds nothing cost as much CPU as one that loads."""
     keys = list(keys)
-    lookup = _ids_by_key(session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
     ids: list[int] = []
     for chunk_start in range(0, len(keys), 500):
         chunk = keys[chunk_start : chunk_start + 500]
-        sources, external_ids = [s for s, _ in chunk], [e for _, e in chunk]
-        params = {"tenant_id": tenant_id, "keys": chunk, "sources": sources, "external_ids": external_ids}
-        ids += session.scalars(lookup, params)
+        params: dict[str, Any]
+        if dialect == "postgresql":  # the keys as two arrays, unnested by the statement
+            params = {"sources": [s for s, _ in chunk], "external_ids": [e for _, e in chunk]}
+        else:
+            params = {"keys": chunk}
+        ids += session.scalars(_ids_by_key(dialect), {"tenant_id": tenant_id, **params})
     if not ids:
         return {}
     stmt = select(Feedback).where(Feedback.id.in_(ids)).options(selectinload(Feedback.analyses))
