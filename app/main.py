@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from app.api import errors
 from app.api.deps import ReadScope
 from app.api.limits import BodySizeLimit, InFlightLimit
 from app.api.observability import RequestContext
-from app.api.ratelimit import build_buckets, rate_limit
+from app.api.ratelimit import build_buckets
 from app.api.routes import analytics, analyze, feedback, jobs, privacy, taxonomy, uploads
 from app.api.routes import dashboard as dashboard_routes
 from app.api.routes import health as health_routes
@@ -83,11 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory(app.state.engine)
     app.state.rate_limiter = build_buckets(settings)
     errors.install(app)
-    # Every /v1 route needs a caller (a key, when auth is required) and is rate limited; each route adds its scope.
-    guarded = [Depends(rate_limit)]
+    # Every /v1 route declares its scope (IngestScope, ReadScope, AdminScope: app/api/deps.py), which needs a caller
+    # (a key, when auth is required) and rate limits it.
     for module in (analyze, feedback, uploads, jobs, taxonomy, models_routes, keys_routes, privacy):
-        app.include_router(module.router, dependencies=guarded, responses=errors.V1_PROBLEMS)
-    app.include_router(analytics.router, dependencies=[*guarded, ReadScope], responses=errors.V1_PROBLEMS)
+        app.include_router(module.router, responses=errors.V1_PROBLEMS)
+    app.include_router(analytics.router, dependencies=[ReadScope], responses=errors.V1_PROBLEMS)
     app.include_router(health_routes.router)
     app.include_router(metrics_routes.router)  # open like /healthz: no key, no rate limit
     app.include_router(dashboard_routes.router)

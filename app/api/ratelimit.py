@@ -14,9 +14,9 @@ import redis
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from app.api.deps import PrincipalDep
 from app.core.config import Settings
 from app.core.errors import RateLimited
+from app.services.keys import Principal
 
 log = logging.getLogger("koe.api")
 
@@ -104,8 +104,9 @@ def build_buckets(settings: Settings) -> Buckets | None:
     return MemoryBuckets(rate, burst)
 
 
-async def rate_limit(request: Request, principal: PrincipalDep) -> None:
-    """Dependency: count the request against its key's bucket, or its client IP's when it sent no key."""
+async def rate_limit(request: Request, principal: Principal) -> None:
+    """Count the request against its key's bucket, or its client IP's when it sent no key (called by every
+    route's scope check, app.api.deps.require_scope)."""
     buckets: Buckets | None = request.app.state.rate_limiter
     if buckets is None:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 
@@ -51,6 +52,23 @@ def test_each_key_has_its_own_bucket_and_health_is_exempt(limited: TestClient, s
     assert limited.get("/v1/feedback", headers=second).status_code == 200
     assert limited.get("/v1/feedback").status_code == 200  # no key: the client IP's bucket
     assert all(limited.get("/healthz").status_code == 200 for _ in range(5))
+
+
+def test_every_v1_operation_is_rate_limited(client: TestClient, session: Session) -> None:
+    """The limit is taken by each route's scope check (app.api.deps.require_scope): fails for a /v1 route that
+    declares none. Each operation gets a key of its own, so each has a fresh bucket of 2."""
+    client.app.state.rate_limiter = MemoryBuckets(rate=0.001, burst=2)  # type: ignore[attr-defined]
+    operations = [
+        (method, re.sub(r"\{[^}]+\}", "1", path))
+        for path, item in client.get("/openapi.json").json()["paths"].items()
+        for method in item
+        if path.startswith("/v1")
+    ]
+    assert len(operations) > 15
+    for method, path in operations:
+        headers = api_key(session, "acme", "admin")
+        answers = [client.request(method, path, headers=headers).status_code for _ in range(3)]
+        assert answers[-1] == 429 and 429 not in answers[:2], f"{method} {path}: {answers}"
 
 
 def test_memory_bucket_refills_at_the_rate() -> None:

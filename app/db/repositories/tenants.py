@@ -27,7 +27,9 @@ def profile(session: Session, *, tenant_id: str) -> TenantProfile:
     a fifth of a single-item POST's CPU (measured with cProfile on the ingest service)."""
     memo: dict[str, TenantProfile] = session.info.setdefault(PROFILES, {})
     if tenant_id not in memo:
-        memo[tenant_id] = TenantProfile(*session.execute(_profile_query(), {"tenant_id": tenant_id}).one())
+        # On the connection, not the Session: the ORM's statement handling was half this read's CPU.
+        row = session.connection().execute(_profile_query(), {"tenant_id": tenant_id}).one()
+        memo[tenant_id] = TenantProfile(*row)
     return memo[tenant_id]
 
 
