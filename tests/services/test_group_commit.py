@@ -4,6 +4,7 @@ own failure and the order of its re-posts (real databases, real commits)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -16,7 +17,8 @@ from app.core.config import Settings
 from app.core.errors import Invalid
 from app.db.repositories import statistics
 from app.db.tables import Feedback
-from app.schemas.feedback import FeedbackBatchResult, FeedbackCreate
+from app.schemas.feedback import FeedbackBatchResult, FeedbackCreate, ItemOutcome
+from app.services import group_commit as group_commit_module
 from app.services.group_commit import GroupCommit, _Request
 from models.analyzers.base import Analyzer
 from models.document import Document
@@ -241,3 +243,66 @@ def test_a_failed_statistics_refresh_leaves_the_stored_requests_answered(
 
     assert isinstance(answers[0], FeedbackBatchResult) and answers[0].created == 1
     assert stored(sessions, tenant) == [REVIEWS[0]]
+
+
+def _timed_store(monkeypatch: pytest.MonkeyPatch, seconds: dict[str, float]) -> list[tuple[str, float, float]]:
+    """feedback.store replaced by a stand-in taking `seconds[first item's text]`; (texts, start, end) per call."""
+    calls: list[tuple[str, float, float]] = []
+
+    def store(*, items: Sequence[FeedbackCreate], **_: Any) -> list[ItemOutcome]:
+        started = time.monotonic()
+        time.sleep(seconds[items[0].text])
+        calls.append(("+".join(i.text for i in items), started, time.monotonic()))
+        return [
+            ItemOutcome(index=n, id=n + 1, external_id=i.external_id, status="created") for n, i in enumerate(items)
+        ]
+
+    monkeypatch.setattr(group_commit_module.feedback, "store", store)
+    monkeypatch.setattr(statistics.PlannerStatistics, "wrote", lambda *_: None)  # no session: nothing was stored
+    return calls
+
+
+async def _post_staggered(group_commit: GroupCommit, pipeline: AnalysisPipeline, texts: Sequence[str]) -> None:
+    """Each text a request of its own, 5 ms after the one before (the first starts a transaction at once)."""
+
+    async def post(delay: float, text: str) -> None:
+        await asyncio.sleep(delay)
+        await group_commit.ingest(session=None, base=pipeline, tenant_id="t", items=items(text))  # type: ignore[arg-type]
+
+    await asyncio.gather(*(post(0.005 * n, text) for n, text in enumerate(texts)))
+
+
+def test_behind_a_short_transaction_requests_wait_for_it_and_go_together(
+    settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _timed_store(monkeypatch, {"a": 0.05, "b": 0.0, "c": 0.0})
+    group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=0.2)
+
+    asyncio.run(_post_staggered(group_commit, pipeline, ["a", "b", "c"]))
+
+    assert [texts for texts, _, _ in calls] == ["a", "b+c"]  # a second transaction at once would have taken b alone
+    assert calls[1][1] >= calls[0][2]
+
+
+def test_behind_a_long_transaction_a_second_one_starts_after_the_overlap_time(
+    settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _timed_store(monkeypatch, {"slow": 1.0, "b": 0.0, "c": 0.0})
+    group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=0.1)
+
+    asyncio.run(_post_staggered(group_commit, pipeline, ["slow", "b", "c"]))
+
+    (slow, slow_start, slow_end), (together, start, end) = sorted(calls, key=lambda c: c[1])
+    assert (slow, together) == ("slow", "b+c")
+    assert 0.1 <= start - slow_start < 0.5 and end < slow_end  # not held up for the whole second
+
+
+def test_overlap_zero_starts_a_second_transaction_at_once(
+    settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _timed_store(monkeypatch, {"a": 0.3, "b": 0.0})
+    group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=0.0)
+
+    asyncio.run(_post_staggered(group_commit, pipeline, ["a", "b"]))
+
+    assert [texts for texts, _, _ in calls] == ["b", "a"]  # b, started beside a, finished first
