@@ -30,15 +30,26 @@ class PlannerStatistics:
         self.believed: int | None = None  # read at the first write
 
     def wrote(self, session: Session, rows: int) -> None:
-        """`rows` were just committed through `session`."""
+        """`rows` were just committed through `session`: analyze now if due."""
+        if self.due(session, rows):
+            self.refresh(session)
+
+    def due(self, session: Session, rows: int) -> bool:
+        """Count `rows` just committed through `session`; True (once) when the tables should be analyzed, which
+        the caller then does with `refresh`, at once or after answering its requests."""
         if not tracked(session):
-            return
+            return False
         if self.believed is None:
             self.believed = believed_rows(session)
         self.written += rows
-        if self.written >= max(self.MIN_ROWS, self.SCALE * self.believed):
-            analyze(session)
-            self.written, self.believed = 0, believed_rows(session)
+        if self.written < max(self.MIN_ROWS, self.SCALE * self.believed):
+            return False
+        self.written = 0
+        return True
+
+    def refresh(self, session: Session) -> None:
+        analyze(session)
+        self.believed = believed_rows(session)
 
 
 def tracked(session: Session) -> bool:
