@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import regex
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.services import keys
@@ -33,6 +34,18 @@ def item(text: str | None = REVIEW_NEGATIVE, **fields: Any) -> dict[str, Any]:
     """A POST /v1/feedback item with a unique external id unless one is given (text=None: no text field)."""
     base = {"source": "test_reviews", "external_id": f"ext-{next(_ids)}", "channel": "review"}
     return {**base, **({"text": text} if text is not None else {}), **fields}
+
+
+def v1_operations(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path) of every operation under /v1 in the OpenAPI schema, path parameters set to 1."""
+    operations = [
+        (method, regex.sub(r"\{[^}]+\}", "1", path))
+        for path, item in client.get("/openapi.json").json()["paths"].items()
+        for method in item
+        if path.startswith("/v1")
+    ]
+    assert len(operations) > 15
+    return operations
 
 
 def api_key(session: Session, tenant: str = "default", *scopes: str, name: str = "テスト用キー") -> dict[str, str]:

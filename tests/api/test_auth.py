@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.services import keys
-from tests.factories import REVIEW_NEGATIVE, REVIEW_POSITIVE, api_key, item
+from tests.factories import REVIEW_NEGATIVE, REVIEW_POSITIVE, api_key, item, v1_operations
 
 
 @pytest.fixture
@@ -113,14 +111,7 @@ def test_admin_implies_every_scope(client: TestClient, session: Session) -> None
 def test_every_v1_operation_needs_a_key_and_a_scope(client: TestClient, session: Session) -> None:
     """Fails for a router included without the auth dependency in app/main.py, or a route without a scope."""
     _, token = keys.create(session=session, tenant_id="acme", name="no scope", scopes=[])
-    operations = [
-        (method, re.sub(r"\{[^}]+\}", "1", path))
-        for path, item in client.get("/openapi.json").json()["paths"].items()
-        for method in item
-        if path.startswith("/v1")
-    ]
-    assert len(operations) > 15
-    for method, path in operations:
+    for method, path in v1_operations(client):
         assert client.request(method, path).status_code == 401, f"{method} {path} answers without a key"
         scopeless = client.request(method, path, headers={"X-API-Key": token})
         assert scopeless.status_code == 403, f"{method} {path} needs no scope"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 import uuid
 
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.api.ratelimit import MemoryBuckets, RedisBuckets, build_buckets
 from app.core.config import Settings
-from tests.factories import api_key
+from tests.factories import api_key, v1_operations
 
 REDIS_URL = os.environ.get("KOE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -58,14 +57,7 @@ def test_every_v1_operation_is_rate_limited(client: TestClient, session: Session
     """The limit is taken by each route's scope check (app.api.deps.require_scope): fails for a /v1 route that
     declares none. Each operation gets a key of its own, so each has a fresh bucket of 2."""
     client.app.state.rate_limiter = MemoryBuckets(rate=0.001, burst=2)  # type: ignore[attr-defined]
-    operations = [
-        (method, re.sub(r"\{[^}]+\}", "1", path))
-        for path, item in client.get("/openapi.json").json()["paths"].items()
-        for method in item
-        if path.startswith("/v1")
-    ]
-    assert len(operations) > 15
-    for method, path in operations:
+    for method, path in v1_operations(client):
         headers = api_key(session, "acme", "admin")
         answers = [client.request(method, path, headers=headers).status_code for _ in range(3)]
         assert answers[-1] == 429 and 429 not in answers[:2], f"{method} {path}: {answers}"
