@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        await app.state.group_commit.idle()  # uvicorn has drained the requests; a statistics refresh may still run
         gc.unfreeze()  # an app built again in this process (tests) must not leave its objects uncollectable
         if app.state.worker is not None:
             app.state.worker.stop()

@@ -12,8 +12,8 @@ LEMMA, KANA = 7, 17  # positions in unidic-lite's feature CSV (pos1, pos2, …, 
 
 
 class Token(NamedTuple):
-    """Immutable like a frozen dataclass, built at a third of its cost (a frozen dataclass's __init__ sets every
-    field through object.__setattr__): tokenizing a 64-character review took 118 µs, 80 µs of it building Tokens."""
+    """Immutable like a frozen dataclass, built for less (a frozen dataclass's __init__ sets every field through
+    object.__setattr__): a review of 64 characters on average tokenized in 118 µs with one, 91 µs with this."""
 
     surface: str
     lemma: str

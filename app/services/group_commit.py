@@ -179,7 +179,7 @@ class GroupCommit:
         task.add_done_callback(self._background.discard)
 
     async def idle(self) -> None:
-        """Wait until no transaction or statistics refresh is running (tests; a process stopping)."""
+        """Wait until no transaction or statistics refresh is running (a process stopping; tests)."""
         while self._running or self._waiting or self._background:
             await asyncio.gather(*self._running, *self._background, return_exceptions=True)
             await asyncio.sleep(0)

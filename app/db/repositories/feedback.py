@@ -172,6 +172,11 @@ def _plain_insert(table: Table) -> Any:
     return insert(table)
 
 
+@cache
+def _ids_query(table: str) -> Any:
+    return select(func.nextval(f"{table}_id_seq")).select_from(func.generate_series(1, bindparam("n")))
+
+
 def _values(obj: Any, *, with_id: bool = True) -> dict[str, Any]:
     """Column values of a mapped object by column key, each missing one given its column default now (every row of
     an executemany must bind the same parameters)."""
@@ -200,11 +205,6 @@ def _columns(mapped: Any) -> list[tuple[str, str, Any]]:
 
 def _next_ids(session: Session, table: str, n: int) -> list[int]:
     return list(session.connection().scalars(_ids_query(table), {"n": n}))
-
-
-@cache
-def _ids_query(table: str) -> Any:
-    return select(func.nextval(f"{table}_id_seq")).select_from(func.generate_series(1, bindparam("n")))
 
 
 def delete(session: Session, feedback: Feedback) -> None:

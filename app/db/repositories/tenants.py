@@ -27,7 +27,7 @@ def profile(session: Session, *, tenant_id: str) -> TenantProfile:
     a fifth of a single-item POST's CPU (measured with cProfile on the ingest service)."""
     memo: dict[str, TenantProfile] = session.info.setdefault(PROFILES, {})
     if tenant_id not in memo:
-        # On the connection, not the Session: the ORM's statement handling was half this read's CPU.
+        # On the connection, not the Session: the ORM's statement handling was a third of this read's CPU.
         row = session.connection().execute(_profile_query(), {"tenant_id": tenant_id}).one()
         memo[tenant_id] = TenantProfile(*row)
     return memo[tenant_id]
