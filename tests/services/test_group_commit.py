@@ -294,23 +294,33 @@ def _timed_store(monkeypatch: pytest.MonkeyPatch, seconds: dict[str, float]) -> 
     return calls
 
 
-async def _post_staggered(group_commit: GroupCommit, pipeline: AnalysisPipeline, texts: Sequence[str]) -> None:
-    """Each text a request of its own, 5 ms after the one before (the first starts a transaction at once)."""
+def _post_staggered(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    pipeline: AnalysisPipeline,
+    seconds: dict[str, float],
+    overlap_after: float,
+) -> list[tuple[str, float, float]]:
+    """Each text of `seconds` a request of its own, 5 ms after the one before, into two transactions at most; the
+    stand-in store's calls (see _timed_store)."""
+    calls = _timed_store(monkeypatch, seconds)
+    group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=overlap_after)
 
     async def post(delay: float, text: str) -> None:
         await asyncio.sleep(delay)
         await group_commit.ingest(session=None, base=pipeline, tenant_id="t", items=items(text))  # type: ignore[arg-type]
 
-    await asyncio.gather(*(post(0.005 * n, text) for n, text in enumerate(texts)))
+    async def all_of_them() -> None:
+        await asyncio.gather(*(post(0.005 * n, text) for n, text in enumerate(seconds)))
+
+    asyncio.run(all_of_them())
+    return calls
 
 
 def test_behind_a_short_transaction_requests_wait_for_it_and_go_together(
     settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _timed_store(monkeypatch, {"a": 0.05, "b": 0.0, "c": 0.0})
-    group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=1.0)
-
-    asyncio.run(_post_staggered(group_commit, pipeline, ["a", "b", "c"]))
+    calls = _post_staggered(monkeypatch, settings, pipeline, {"a": 0.05, "b": 0.0, "c": 0.0}, overlap_after=1.0)
 
     assert [texts for texts, _, _ in calls] == ["a", "b+c"]  # a second transaction at once would have taken b alone
     assert calls[1][1] >= calls[0][2]
@@ -319,10 +329,7 @@ def test_behind_a_short_transaction_requests_wait_for_it_and_go_together(
 def test_behind_a_long_transaction_a_second_one_starts_after_the_overlap_time(
     settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _timed_store(monkeypatch, {"slow": 2.0, "b": 0.0, "c": 0.0})
-    group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=0.1)
-
-    asyncio.run(_post_staggered(group_commit, pipeline, ["slow", "b", "c"]))
+    calls = _post_staggered(monkeypatch, settings, pipeline, {"slow": 2.0, "b": 0.0, "c": 0.0}, overlap_after=0.1)
 
     (slow, slow_start, slow_end), (together, start, end) = sorted(calls, key=lambda c: c[1])
     assert (slow, together) == ("slow", "b+c")
@@ -332,9 +339,6 @@ def test_behind_a_long_transaction_a_second_one_starts_after_the_overlap_time(
 def test_overlap_zero_starts_a_second_transaction_at_once(
     settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _timed_store(monkeypatch, {"a": 0.3, "b": 0.0})
-    group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=0.0)
-
-    asyncio.run(_post_staggered(group_commit, pipeline, ["a", "b"]))
+    calls = _post_staggered(monkeypatch, settings, pipeline, {"a": 0.3, "b": 0.0}, overlap_after=0.0)
 
     assert [texts for texts, _, _ in calls] == ["b", "a"]  # b, started beside a, finished first
