@@ -9,6 +9,7 @@ threads: event loop, request threads), not of the database. Needs valgrind (Debi
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from pipelines.bench_load import APP, JSON, short_reviews, temporary_postgres
+from pipelines.bench_load import APP, JSON, add_database_arguments, short_reviews, temporary_postgres
 from pipelines.common import ROOT, free_port, wait_ready
 
 WARM_UP = 60
@@ -99,8 +100,6 @@ def run(databases: Sequence[str], requests: int, concurrencies: Sequence[int], a
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-
     from pipelines.common import table
 
     parser = argparse.ArgumentParser(
@@ -111,12 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=200, help="POSTs counted, after the warm-up")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated: clients sending at once")
     parser.add_argument("--analyzer", default="rules", help="KOE_ANALYZER of the server")
-    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    parser.add_argument(
-        "--postgres-url",
-        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-        help="a server where this user may create (and drop) a temporary database",
-    )
+    add_database_arguments(parser)
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]

@@ -9,6 +9,7 @@ Loopback only; every server and temporary database it makes is removed at the en
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import os
@@ -278,9 +279,17 @@ def run(
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """--databases and --postgres-url, as the server benchmarks take them."""
+    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="a server where this user may create (and drop) a temporary database",
+    )
 
+
+def main(argv: Sequence[str] | None = None) -> None:
     from pipelines.common import table
 
     parser = argparse.ArgumentParser(
@@ -289,12 +298,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the held and the overload runs")
     parser.add_argument("--step-seconds", type=float, default=10.0, help="length of each step of the search")
     parser.add_argument("--analyzer", default="rules", help="KOE_ANALYZER of the servers")
-    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    parser.add_argument(
-        "--postgres-url",
-        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-        help="a server where this user may create (and drop) a temporary database",
-    )
+    add_database_arguments(parser)
     parser.add_argument("--app", default=APP, help="the app factory uvicorn serves (to compare a variant)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: servers stopped, temporary database dropped
