@@ -12,20 +12,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 import aiohttp
 import orjson
 
-from pipelines.bench_load import APP, JSON, add_database_arguments, short_reviews, temporary_postgres
+from pipelines.bench_load import (
+    APP,
+    JSON,
+    add_database_arguments,
+    server_environment,
+    short_reviews,
+    temporary_database,
+)
 from pipelines.common import ROOT, free_port, wait_ready
 
 WARM_UP = 60
@@ -50,10 +55,7 @@ async def post(base: str, n: int, concurrency: int, texts: Iterator[str], ids: I
 
 def count(database_url: str, requests: int, concurrency: int, analyzer: str) -> int:
     """Instructions per request of one server process on `database_url` (migrated here)."""
-    env = {**os.environ, "KOE_DATABASE_URL": database_url, "KOE_ANALYZER": analyzer, "KOE_AUTH_REQUIRED": "false",
-           "KOE_RATE_LIMIT_PER_SECOND": "0", "KOE_EMBEDDED_WORKER": "false"}  # fmt: skip
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    env = server_environment(database_url, analyzer)
     texts, ids = itertools.cycle(short_reviews()), itertools.count(time.time_ns())
     with tempfile.TemporaryDirectory() as tmp:
         out, log_path, port = Path(tmp) / "callgrind.out", Path(tmp) / "server.log", free_port()
@@ -90,11 +92,7 @@ def run(databases: Sequence[str], requests: int, concurrencies: Sequence[int], a
     rows: list[list[object]] = []
     for database in databases:
         for concurrency in concurrencies:
-            with ExitStack() as stack:
-                if database == "sqlite":
-                    url = f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'bench.db'}"
-                else:
-                    url = stack.enter_context(temporary_postgres(postgres_url))
+            with temporary_database(database, postgres_url) as url:
                 rows.append([database, concurrency, requests, f"{count(url, requests, concurrency, analyzer):,}"])
     return rows
 

@@ -187,9 +187,8 @@ def search(base: str, step_seconds: float, texts: Iterator[str], ids: Iterator[i
     return tried, best
 
 
-@contextmanager
-def server(database_url: str, analyzer: str, workers: int, log_path: Path, factory: str = APP) -> Iterator[str]:
-    """A migrated database served by uvicorn with `workers` processes; the base URL while it runs."""
+def server_environment(database_url: str, analyzer: str) -> dict[str, str]:
+    """The environment of a benchmarked server (no auth, no rate limit, no worker), its database migrated here."""
     env = {
         **os.environ,
         "KOE_DATABASE_URL": database_url,
@@ -201,6 +200,13 @@ def server(database_url: str, analyzer: str, workers: int, log_path: Path, facto
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
     )
+    return env
+
+
+@contextmanager
+def server(database_url: str, analyzer: str, workers: int, log_path: Path, factory: str = APP) -> Iterator[str]:
+    """A migrated database served by uvicorn with `workers` processes; the base URL while it runs."""
+    env = server_environment(database_url, analyzer)
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
@@ -231,6 +237,18 @@ def temporary_postgres(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def temporary_database(database: str, postgres_url: str) -> Iterator[str]:
+    """The URL of a new empty database: a SQLite file for "sqlite", else one on the server of `postgres_url`;
+    removed afterwards."""
+    if database == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+    else:
+        with temporary_postgres(postgres_url) as url:
+            yield url
+
+
 def bench_database(
     label: str, url: str, *, analyzer: str, seconds: float, step_seconds: float, factory: str = APP
 ) -> list[list[object]]:
@@ -254,8 +272,10 @@ def bench_database(
 def rates_to_hold(steps: Sequence[Step], best: float) -> list[float]:
     """The best short step's rate, then the highest passing rate below it: a rate that passed 10 s may still fail
     60 s, and the table must show the highest one held without error."""
+    if not best:
+        return []
     below = [s.rate for s in steps if s.passes() and s.rate < best]
-    return [best, max(below)] if best and below else [best] if best else []
+    return [best, max(below)] if below else [best]
 
 
 def run(
@@ -270,12 +290,8 @@ def run(
     rows: list[list[object]] = []
     bench = partial(bench_database, analyzer=analyzer, seconds=seconds, step_seconds=step_seconds, factory=factory)
     for database in databases:
-        if database == "sqlite":
-            with tempfile.TemporaryDirectory() as tmp:
-                rows += bench("sqlite", f"sqlite:///{Path(tmp) / 'load.db'}")
-        else:
-            with temporary_postgres(postgres_url) as url:
-                rows += bench("postgresql", url)
+        with temporary_database(database, postgres_url) as url:
+            rows += bench("sqlite" if database == "sqlite" else "postgresql", url)
     return rows
 
 
