@@ -160,7 +160,9 @@ class GroupCommit:
             log.warning("reading the planner's statistics failed", exc_info=True)
             session.rollback()
             return answers, None
-        engine = session.get_bind() if due else None
+        if not due:
+            return answers, None
+        engine = session.get_bind()
         return answers, engine if isinstance(engine, Engine) else None
 
     def _refresh_statistics(self, engine: Engine) -> None:
