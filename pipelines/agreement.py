@@ -4,6 +4,10 @@
 
 The second pass has one line per re-labelled item: {"id", "sentence_sentiments", "sentiment", "topics",
 "stage", "emotions"}. Multi-label fields are compared label by label (one yes/no decision per label).
+
+A second table scores the second pass as if it were a model, against the corpus labels as gold, with the metrics
+the trained models are judged by (pipelines.evaluate): what two careful readings of the same guide reach is the
+ceiling a model trained on these labels can be expected to approach.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import json
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from pathlib import Path
+from typing import Any
 
-from models.multitask import EMOTIONS
+from models.multitask import EMOTIONS, SENTIMENT_DOC, SENTIMENT_SENTENCE
 from models.taxonomy import default_taxonomy
 from pipelines import corpus
 from pipelines.common import table
+from pipelines.metrics import accuracy, macro_f1, macro_f1_sets, micro_f1_sets
 
 
 def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
@@ -35,17 +41,29 @@ def binary_decisions(first: Sequence[list[str]], second: Sequence[list[str]], la
     return a, b
 
 
-def agreement(second_pass: Path) -> list[list[object]]:
+Pair = tuple[corpus.CorpusItem, dict[str, Any]]
+
+
+def relabelled_pairs(second_pass: Path) -> list[Pair]:
+    """(corpus item, its second-pass labels) for every re-labelled item still in the corpus."""
     items = {i.id: i for i in corpus.load()[0]}
     relabelled = [json.loads(line) for line in second_pass.read_text(encoding="utf-8").splitlines() if line.strip()]
-    pairs = [(items[r["id"]], r) for r in relabelled if r["id"] in items]
-    topics = [t.id for t in default_taxonomy().topics]
-    sentences = [
+    return [(items[r["id"]], r) for r in relabelled if r["id"] in items]
+
+
+def _sentence_pairs(pairs: Sequence[Pair]) -> list[tuple[str, str]]:
+    """(first, second) sentence labels, of the items both passes split into the same number of sentences."""
+    return [
         (s[1], t)
         for item, r in pairs
         if len(item.sentences) == len(r["sentence_sentiments"])
         for s, t in zip(item.sentences, r["sentence_sentiments"], strict=True)
     ]
+
+
+def agreement(pairs: Sequence[Pair]) -> list[list[object]]:
+    topics = [t.id for t in default_taxonomy().topics]
+    sentences = _sentence_pairs(pairs)
     rows: list[tuple[str, int, Sequence[Hashable], Sequence[Hashable]]] = [
         ("document sentiment", len(pairs), [i.sentiment for i, _ in pairs], [r["sentiment"] for _, r in pairs]),
         ("sentence sentiment", len(sentences), [a for a, _ in sentences], [b for _, b in sentences]),
@@ -66,11 +84,41 @@ def agreement(second_pass: Path) -> list[list[object]]:
     ]
 
 
+def second_pass_as_model(pairs: Sequence[Pair]) -> list[list[object]]:
+    """The second pass scored against the corpus labels as a model's answers would be (the evaluation's metrics;
+    "other" is no topic, as there)."""
+    sentences = _sentence_pairs(pairs)
+    first_topics = [set(i.topics) - {"other"} for i, _ in pairs]
+    second_topics = [set(r["topics"]) - {"other"} for _, r in pairs]
+    first_emotions, second_emotions = [set(i.emotions) for i, _ in pairs], [set(r["emotions"]) for _, r in pairs]
+    return [
+        [
+            "document sentiment (4)",
+            len(pairs),
+            "macro-F1",
+            macro_f1([i.sentiment for i, _ in pairs], [r["sentiment"] for _, r in pairs], SENTIMENT_DOC),
+        ],
+        [
+            "sentence sentiment (3)",
+            len(sentences),
+            "macro-F1",
+            macro_f1([a for a, _ in sentences], [b for _, b in sentences], SENTIMENT_SENTENCE),
+        ],
+        ["topics", len(pairs), "micro-F1", micro_f1_sets(first_topics, second_topics)],
+        ["journey stage", len(pairs), "accuracy", accuracy([i.stage for i, _ in pairs], [r["stage"] for _, r in pairs])],
+        ["emotions (8)", len(pairs), "macro-F1", macro_f1_sets(first_emotions, second_emotions, EMOTIONS)],
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("second_pass", type=Path)
     args = parser.parse_args(argv)
-    print(table(["label", "items", "raw agreement", "Cohen's κ"], agreement(args.second_pass)))
+    pairs = relabelled_pairs(args.second_pass)
+    print(table(["label", "items", "raw agreement", "Cohen's κ"], agreement(pairs)))
+    print()
+    print("The second pass scored as a model against the corpus labels (the ceiling for a model of these labels):")
+    print(table(["task", "items", "metric", "second pass"], second_pass_as_model(pairs)))
 
 
 if __name__ == "__main__":
