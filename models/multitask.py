@@ -60,6 +60,9 @@ class ModelSpec:
     provenance: dict[str, Any] = field(default_factory=dict)  # data hash, base hash, date, metrics
     # Roles this model answers in the service; the others stay with the rule analyzers. Chosen on dev.
     serves: list[str] = field(default_factory=lambda: ["sentiment", "topics", "stage"])
+    # Heads that are two layers (linear, GELU, linear) of this hidden width instead of one linear layer: chosen on
+    # dev by pipelines.heads. Empty: every head linear.
+    head_hidden: dict[str, int] = field(default_factory=dict)
 
     def head_sizes(self) -> dict[str, int]:
         return {
@@ -84,7 +87,9 @@ class MultiTaskModel(nn.Module):
         self.encoder, self.spec = encoder, spec
         hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009  (nn.Module has no typed config)
         self.dropout = nn.Dropout(0.1)
-        self.heads = nn.ModuleDict({task: nn.Linear(hidden, n) for task, n in spec.head_sizes().items()})
+        self.heads = nn.ModuleDict(
+            {task: task_head(hidden, n, spec.head_hidden.get(task)) for task, n in spec.head_sizes().items()}
+        )
         self.aspects: AspectTagger | None = None  # trained afterwards on the frozen encoder (pipelines.aspects)
 
     def encode(self, windows: Windows) -> torch.Tensor:
@@ -120,6 +125,13 @@ class MultiTaskModel(nn.Module):
         for task in SENTENCE_TASKS:
             out[task if task.startswith("sentence_") else f"sentence_{task}"] = self.heads[task](sentences)
         return out
+
+
+def task_head(inputs: int, outputs: int, hidden: int | None = None) -> nn.Module:
+    """A task head: one linear layer, or with `hidden` two with a GELU between them."""
+    if hidden is None:
+        return nn.Linear(inputs, outputs)
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, outputs))
 
 
 @dataclass
@@ -235,6 +247,18 @@ def stamp(spec: ModelSpec, directory: Path) -> None:
     """Save the spec with a version naming the saved weights and every setting that decides an output."""
     spec.version = f"{_WEIGHTS_SUFFIX.sub('', spec.version)}.w{weights_digest(directory, spec)}"
     save_spec(spec, directory)
+
+
+def release(version: str) -> str:
+    """2.3.0+20261126.w27a7d0a9 → 2.3.0 (and 0.3.0.w27a7d0a9, a version saved without a date, → 0.3.0)."""
+    return ".".join(version.split("+")[0].split(".")[:3])
+
+
+def next_minor(version: str) -> str:
+    """2.3.0+20261126.w27a7d0a9 → 2.4.0: the release number of a model that answers differently than before with the
+    same base training (new heads, a tagger gained, a threshold chosen anew)."""
+    major, minor, _ = release(version).split(".")
+    return f"{major}.{int(minor) + 1}.0"
 
 
 def _contiguous(module: nn.Module) -> dict[str, torch.Tensor]:

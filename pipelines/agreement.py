@@ -84,6 +84,10 @@ def agreement(pairs: Sequence[Pair]) -> list[list[object]]:
     ]
 
 
+def _stages(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
+    return [i.stage for i, _ in pairs], [r["stage"] for _, r in pairs]
+
+
 def second_pass_as_model(pairs: Sequence[Pair]) -> list[list[object]]:
     """The second pass scored against the corpus labels as a model's answers would be (the evaluation's metrics;
     "other" is no topic, as there)."""
@@ -105,7 +109,7 @@ def second_pass_as_model(pairs: Sequence[Pair]) -> list[list[object]]:
             macro_f1([a for a, _ in sentences], [b for _, b in sentences], SENTIMENT_SENTENCE),
         ],
         ["topics", len(pairs), "micro-F1", micro_f1_sets(first_topics, second_topics)],
-        ["journey stage", len(pairs), "accuracy", accuracy([i.stage for i, _ in pairs], [r["stage"] for _, r in pairs])],
+        ["journey stage", len(pairs), "accuracy", accuracy(*_stages(pairs))],
         ["emotions (8)", len(pairs), "macro-F1", macro_f1_sets(first_emotions, second_emotions, EMOTIONS)],
     ]
 

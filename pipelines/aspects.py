@@ -226,18 +226,6 @@ def choose_threshold(items: Sequence[Item], found: Sequence[dict[Span, float]]) 
     return max(THRESHOLDS, key=lambda t: (by[t], -t)), {str(t): f1 for t, f1 in by.items()}
 
 
-def release(version: str) -> str:
-    """2.3.0+20261126.w27a7d0a9 → 2.3.0 (and 0.3.0.w27a7d0a9, a version saved without a date, → 0.3.0)."""
-    return ".".join(version.split("+")[0].split(".")[:3])
-
-
-def next_minor(version: str) -> str:
-    """2.3.0+20261126.w27a7d0a9 → 2.4.0: a model that gains a tagger, or whose tagger gets a new threshold, answers
-    differently than before (one whose tagger is retrained keeps its release number; its weights digest changes)."""
-    major, minor, _ = release(version).split(".")
-    return f"{major}.{int(minor) + 1}.0"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=ARTIFACTS / "koe-accurate", help="a saved model directory")
@@ -290,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     threshold, dev_by_threshold = choose_threshold(data["dev"][0], predict(tagger, *data["dev"]))
     spec.thresholds[multitask.ASPECT_THRESHOLD] = threshold
     test = scores(data["test"][0], [above(f, threshold) for f in predict(tagger, *data["test"])])
-    number = release(spec.version) if had_tagger and not args.keep_tagger else next_minor(spec.version)
+    retrained = had_tagger and not args.keep_tagger
+    number = multitask.release(spec.version) if retrained else multitask.next_minor(spec.version)
     spec.version = f"{number}+{date.today():%Y%m%d}"
     spec.provenance["aspects"] = {
         **report,

@@ -10,6 +10,7 @@ python -m pipelines.bench analytics --rows 1000000 --database-url postgresql+psy
 python -m pipelines.bench load       # open-loop load on uvicorn --workers 2, SQLite and PostgreSQL (--help)
 python -m pipelines.bench startup    # seconds from a new process to its first analysis, per installed analyzer
 python -m pipelines.bench instructions   # instructions per POST /v1/feedback, counted by callgrind (--help)
+python -m pipelines.bench models     # sentences/s of the trained models: encoder alone, model, whole pipeline
 python -m pipelines.bench            # pipeline and api
 """
 
@@ -32,7 +33,7 @@ import httpx
 from app.core.config import Settings
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import available, build_pipeline
-from pipelines import bench_analytics, bench_ingest, bench_instructions, bench_load
+from pipelines import bench_analytics, bench_ingest, bench_instructions, bench_load, bench_models
 from pipelines.common import ROOT, free_port, review_texts, table, wait_ready
 
 CHUNK = 256
@@ -142,11 +143,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         return bench_load.main(argv[1:])  # its own options: python -m pipelines.bench load --help
     if argv[:1] == ["instructions"]:
         return bench_instructions.main(argv[1:])
+    if argv[:1] == ["models"]:
+        return bench_models.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "what",
         nargs="?",
-        choices=["pipeline", "api", "ingest", "analytics", "load", "instructions", "startup", "all"],
+        choices=["pipeline", "api", "ingest", "analytics", "load", "instructions", "models", "startup", "all"],
         default="all",
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated upload (ingest)")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from models.encoder import load_encoder
-from models.multitask import ModelSpec, MultiTaskModel, infer, save, with_lora
+from models.multitask import ASPECT_THRESHOLD, ModelSpec, MultiTaskModel, infer, save, with_lora
 from models.pipeline import AnalysisInput
 from models.registry import build_pipeline
 from models.taxonomy import OTHER_TOPIC, default_taxonomy
@@ -211,6 +211,8 @@ def calibrate(spec: ModelSpec, logits: Logits, docs: Sequence[Example]) -> None:
         "sentence_sentiment": fit_temperature(*logits.sentences()),
     }
     spec.thresholds = {
+        # the aspect tagger's least score (pipelines.aspects) is chosen on its own outputs, which heads do not change
+        **{k: v for k, v in spec.thresholds.items() if k == ASPECT_THRESHOLD},
         **fit_thresholds(logits.tasks["topics"], labels("topics"), [f"topic:{t}" for t in spec.topics]),
         **fit_thresholds(logits.tasks["emotions"], labels("emotions"), [f"emotion:{e}" for e in spec.emotions]),
     }
@@ -343,9 +345,11 @@ aspects, not all: precision is a lower bound):
 
 def _card_body(spec: ModelSpec, encoder: str, stored: str, trainer: str, how: str, refit: str, metrics: str) -> str:
     p = spec.provenance
+    refitted = f"; heads refitted on {p['heads_refitted']}" if "heads_refitted" in p else ""
+    two_layer = ", ".join(f"{task} (width {width})" for task, width in spec.head_hidden.items()) or "none"
     return f"""# {spec.name} {spec.version}
 
-Japanese VoC classifier: {encoder} and linear heads for document
+Japanese VoC classifier: {encoder} and small heads for document
 sentiment ({", ".join(spec.doc_sentiment)}), sentence sentiment, {len(spec.topics)} topics (multi-label),
 {len(spec.stages)} journey stages and {len(spec.emotions)} Plutchik emotions. Only {stored}
 stored here; the base is rebuilt from the wheel.
@@ -356,9 +360,11 @@ sentence's own tokens, read in context) go through the heads. Serves: {", ".join
 against the rule analyzers: `provenance.role_choice_on_dev` in `koe_model.json`).
 
 - Trained by `python -m {trainer}` on {p.get("date")} (seed {p.get("seed")}), {p.get("training", {}).get("steps")}
-  steps in {p.get("training", {}).get("minutes", 0):.1f} min on 2 CPU cores.{how}
+  steps in {p.get("training", {}).get("minutes", 0):.1f} min on 2 CPU cores{refitted}.{how}
 - Heads refitted on the encoder's frozen document vectors (`pipelines.heads`: logistic regression, L2 chosen on
-  dev; a head is replaced only where dev improves), dev score before → after: {refit or "not run"}.
+  dev, and for topics and emotions a two-layer head where dev prefers it; a head is replaced only where the
+  candidate scores higher on dev and on 95 % of 200 resamples of it), dev score before → after: {refit or "not run"}.
+  Two-layer heads: {two_layer}.
 - Data: the koe corpus (original text written for koe), sha256 `{p.get("corpus_sha256", "")[:16]}…`; splits by
   writing batch: {p.get("splits")}. Nothing from `../shared/eval` was used for training, tuning or calibration.
 - Calibration on dev: temperatures {spec.temperatures}; topic and emotion thresholds in `koe_model.json`.
@@ -417,7 +423,10 @@ def refit(model: MultiTaskModel, tokenizer: Any, train_docs: Sequence[Example], 
     report = heads.refit_heads(model, (train_x, gold(train_docs)), (dev_x, gold(dev_docs)))
     return {
         "minutes": round((time.monotonic() - started) / 60, 1),
-        **{r.task: {"l2": r.l2, "dev_before": r.dev_before, "dev_after": r.dev_after, "kept": r.kept} for r in report},
+        **{
+            r.task: {"l2": r.l2, "dev_before": r.dev_before, "dev_after": r.dev_after, "wins": r.wins, "kept": r.kept}
+            for r in report
+        },
     }
 
 
@@ -431,8 +440,8 @@ def finish(
     calibrate(spec, dev_logits, dev_docs)
     spec.provenance = {
         **spec.provenance,
-        **provenance,
         "date": f"{date.today()}",
+        **provenance,  # after the date: a refit of a saved model keeps the date it was trained
         "corpus_sha256": data_hash(list(corpus.CORPUS_DIR.glob("*.jsonl"))),
         "splits": {s: len(r) for s, r in split.items()},
         "role_choice_on_dev": choose_roles(spec, dev_logits, split["dev"]),
@@ -484,11 +493,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         from models import multitask
 
         model = multitask.load(args.out, encoder)
-        model.spec.version = f"{VERSION}+{date.today():%Y%m%d}"
+        model.spec.version = f"{multitask.next_minor(model.spec.version)}+{date.today():%Y%m%d}"
         report = refit(
             model, tokenizer, examples(split["train"][: args.limit], model.spec), examples(split["dev"], model.spec)
         )
-        finish(model, tokenizer, split, args.out, head_refit=report)
+        trained = model.spec.provenance.get("date", f"{date.today()}")
+        finish(model, tokenizer, split, args.out, head_refit=report, date=trained, heads_refitted=f"{date.today()}")
         return
     spec = ModelSpec(
         name="koe-accurate",

@@ -54,4 +54,5 @@ def test_a_second_pass_missing_every_topic_but_the_first_scores_topics_by_micro_
 def test_items_no_longer_in_the_corpus_are_left_out(tmp_path, items):
     path = second_pass(tmp_path / "gone.jsonl", items[:3])
     path.write_text(path.read_text(encoding="utf-8") + json.dumps({"id": "not-an-item"}) + "\n", encoding="utf-8")
-    assert [row[1] for row in agreement.second_pass_as_model(agreement.relabelled_pairs(path))][0] == 3
+    document_row = agreement.second_pass_as_model(agreement.relabelled_pairs(path))[0]
+    assert document_row[:2] == ["document sentiment (4)", 3]

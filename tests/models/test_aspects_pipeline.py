@@ -56,6 +56,6 @@ def test_a_threshold_drops_weak_aspect_terms_and_keeps_every_opinion() -> None:
 
 
 def test_release_numbers() -> None:
-    assert aspects.release("2.3.0+20261126.w27a7d0a9") == "2.3.0"
-    assert aspects.next_minor("2.3.0+20261126.w27a7d0a9") == "2.4.0"
-    assert aspects.next_minor("1.0.0+20261126.wf40551c3") == "1.1.0"
+    assert multitask.release("2.3.0+20261126.w27a7d0a9") == "2.3.0"
+    assert multitask.next_minor("2.3.0+20261126.w27a7d0a9") == "2.4.0"
+    assert multitask.next_minor("1.0.0+20261126.wf40551c3") == "1.1.0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,17 @@ def test_refit_heads_of_a_saved_model(tiny_base: Path, tmp_path: Path) -> None:
     encoder = XLMRobertaModel.from_pretrained(tiny_base, add_pooling_layer=False)
     model = multitask.MultiTaskModel(multitask.with_lora(encoder, 2), spec)
     out = tmp_path / "model"
+    spec.thresholds, spec.provenance = {"aspect": 0.7}, {"date": "2026-11-01"}
     multitask.save(model, spec, out)
     adapter = {p.name: p.read_bytes() for p in (out / "adapter").iterdir()}
 
     train.main(["--base", str(tiny_base), "--out", str(out), "--refit-heads", "--limit", "40"])
 
     saved = multitask.load_spec(out)
-    assert saved.version.startswith(train.VERSION + "+")
+    assert saved.version.startswith("0.1.0+")  # the next minor release of the saved model's own version
+    assert saved.thresholds["aspect"] == 0.7  # the tagger's, not the heads': kept
+    assert saved.provenance["date"] == "2026-11-01"  # when it was trained, not when its heads were refitted
+    assert saved.provenance["heads_refitted"] == f"{date.today()}"
     assert set(saved.provenance["head_refit"]) == {"minutes", "doc_sentiment", "topics", "emotions", "stage"}
     assert saved.provenance["test_metrics"].keys() >= {"topics_micro_f1", "emotions_macro_f1", "stage_accuracy"}
     assert {p.name: p.read_bytes() for p in (out / "adapter").iterdir()} == adapter

@@ -1,0 +1,111 @@
+"""Sentences per second of the trained models, taken apart: the encoder alone, the model (tokenizing and packing,
+the encoder, the heads, the aspect tagger) and the whole analysis pipeline, with the encoder's floating-point work per
+sentence and the rate it ran at, so that a speed target can be checked against what the machine can do at all.
+
+    python -m pipelines.bench models [--sentences 2000] [--analyzer accurate fast] [--int8]
+
+The sentences are the corpus's own (the first N non-empty ones in corpus order), each analyzed as a document of its
+own, as the evaluation's "sentences alone" rows do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from models.analyzers.neural import NeuralModel, length_batches
+from models.document import prepare
+from models.pipeline import AnalysisInput, AnalysisPipeline
+from models.registry import ModelOptions, build_pipeline
+from models.windows import pack
+from pipelines import corpus
+from pipelines.common import table
+
+HEADERS = ["model", "stage", "sentences", "seconds", "sentences/s", "encoder GFLOP per 1,000 sentences", "GFLOP/s"]
+CHUNK = 256  # sentences per call to the pipeline, as the evaluation sends them
+
+
+def corpus_sentences(n: int) -> list[str]:
+    return [text for item in corpus.load()[0] for text, _ in item.sentences if text.strip()][:n]
+
+
+def timed(run: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def model_of(pipeline: AnalysisPipeline) -> NeuralModel:
+    found = {getattr(a, "model", None) for a in (pipeline.sentiment, pipeline.emotions)} - {None}
+    if len(found) != 1:
+        raise SystemExit("the pipeline has no trained model")
+    (model,) = found
+    assert isinstance(model, NeuralModel)
+    return model
+
+
+def bench_model(name: str, texts: Sequence[str], *, quantize: bool) -> list[list[object]]:
+    pipeline = build_pipeline(name, options=ModelOptions(quantize=quantize))
+    model = model_of(pipeline)
+    label = f"{name}{'+int8' if quantize else ''}"
+    documents = [[text] for text in texts]
+    batches = list(length_batches(documents))
+    windows = [pack(model.tokenizer, [documents[d] for d in batch], model.spec.max_length) for batch in batches]
+    encoder = model.model.encoder
+    pipeline.analyze([AnalysisInput(t) for t in texts[:CHUNK]])  # warm-up: dictionaries, first allocations
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        for w in windows[:20]:
+            encoder(input_ids=w.input_ids, attention_mask=w.attention_mask)
+    counted = sum(len(b) for b in batches[:20])
+    gflop_per_sentence = counter.get_total_flops() / counted / 1e9
+
+    def encode_all() -> None:
+        with torch.inference_mode():
+            for w in windows:
+                encoder(input_ids=w.input_ids, attention_mask=w.attention_mask)
+
+    prepared = [prepare(t) for t in texts]
+    stages = {
+        "encoder alone (windows packed beforehand)": encode_all,
+        "model: packing, encoder, heads, aspect tagger": lambda: model._predict(prepared),
+        "whole pipeline (normalize, split, MeCab, rules, model, results)": lambda: [
+            pipeline.analyze([AnalysisInput(t) for t in texts[i : i + CHUNK]]) for i in range(0, len(texts), CHUNK)
+        ],
+    }
+    rows: list[list[object]] = []
+    for stage, run in stages.items():
+        seconds = timed(run)
+        flops = gflop_per_sentence * len(texts)
+        rows.append(
+            [label, stage, len(texts), seconds, len(texts) / seconds, gflop_per_sentence * 1000, flops / seconds]
+        )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sentences", type=int, default=2_000)
+    parser.add_argument("--analyzer", nargs="+", default=["accurate", "fast"])
+    parser.add_argument("--int8", action="store_true", help="also each model with int8 dynamic quantization")
+    args = parser.parse_args(argv)
+    texts = corpus_sentences(args.sentences)
+    print(
+        f"{len(texts)} corpus sentences, {sum(map(len, texts)) / len(texts):.1f} characters on average, "
+        f"torch threads: {torch.get_num_threads()}"
+    )
+    rows = []
+    for name in args.analyzer:
+        for quantize in (False, True) if args.int8 else (False,):
+            rows += bench_model(name, texts, quantize=quantize)
+            print(table(HEADERS, rows[-3:]), flush=True)
+    print(table(HEADERS, rows))
+
+
+if __name__ == "__main__":
+    main()
