@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def serving_pipeline(analyzer: str | None = None):
     settings = get_settings()
-    options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize)
+    options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize, bfloat16=settings.bfloat16)
     name = resolve(analyzer or settings.analyzer, options)
     return build_pipeline(name, touchpoint_stages=settings.touchpoint_stages, options=options)
 

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # transactions waiting on the GIL while holding rollup row locks.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         # Loaded once per process: lexicons, fugashi dictionary, (later) model weights.
-        options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize)
+        options = ModelOptions(base_model=settings.base_model, quantize=settings.quantize, bfloat16=settings.bfloat16)
         app.state.analyzer_name = resolve(settings.analyzer, options)
         app.state.pipeline = build_pipeline(
             app.state.analyzer_name, touchpoint_stages=settings.touchpoint_stages, options=options

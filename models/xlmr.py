@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,18 @@ class XLMRobertaEncoder(nn.Module):
         self.config = config
         self.embeddings = Embeddings(config)
         self.encoder = Stack(config)
+        self.layer_dtype = torch.float32
+
+    def run_in_bfloat16(self) -> None:
+        """The transformer layers' weights and arithmetic in bfloat16; the embeddings (read from the memory-mapped
+        file) and the outputs stay float32, so pooling, heads and tagger are unchanged. Worth it only where the CPU
+        multiplies bfloat16 matrices itself (native_bfloat16)."""
+        # oneDNN keeps a compiled bfloat16 kernel per matrix shape, and batches come in many shapes: with its
+        # default of 1,024 kept, analyzing 1,000 corpus documents peaked at 1,574 MiB (float32: 1,295); with 32,
+        # 1,380 MiB at the same speed. Read once, at oneDNN's first kernel: set before the first bfloat16 product.
+        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
+        self.encoder.to(torch.bfloat16)
+        self.layer_dtype = torch.bfloat16
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_hidden_states: bool = False
@@ -148,10 +161,19 @@ class XLMRobertaEncoder(nn.Module):
         mask = attention_mask.bool()[:, None, None, :]
         x = self.embeddings(input_ids)
         states = [x]
+        x = x.to(self.layer_dtype)
         for layer in self.encoder.layer:
             x = layer(x, mask)
-            states.append(x)
-        return Output(last_hidden_state=x, hidden_states=tuple(states) if output_hidden_states else None)
+            if output_hidden_states:
+                states.append(x.float())
+        return Output(last_hidden_state=x.float(), hidden_states=tuple(states) if output_hidden_states else None)
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX): there, oneDNN's bfloat16 matrix
+    products measured 4.4× float32's (1,061 against 243 GFLOP/s for 4,096 × 384 by 384 × 1,536 on 2 cores).
+    Elsewhere bfloat16 is emulated and slower than float32."""
+    return torch.cpu._is_amx_tile_supported()
 
 
 def load_model(directory: Path) -> XLMRobertaEncoder:

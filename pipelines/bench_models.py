@@ -2,7 +2,10 @@
 the encoder, the heads, the aspect tagger) and the whole analysis pipeline, with the encoder's floating-point work per
 sentence and the rate it ran at, so that a speed target can be checked against what the machine can do at all.
 
-    python -m pipelines.bench models [--sentences 2000] [--analyzer accurate fast] [--int8]
+    python -m pipelines.bench models [--sentences 2000] [--analyzer accurate fast] [--int8] [--float32]
+
+Each model runs as it would be served (bfloat16 on a CPU with AMX, else float32); --int8 and --float32 add those.
+The floating-point work is counted on float32 (torch's FlopCounterMode), the same work whatever the arithmetic.
 
 The sentences are the corpus's own (the first N non-empty ones in corpus order), each analyzed as a document of its
 own, as the evaluation's "sentences alone" rows do.
@@ -23,6 +26,7 @@ from models.document import prepare
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import ModelOptions, build_pipeline
 from models.windows import pack
+from models.xlmr import native_bfloat16
 from pipelines import corpus
 from pipelines.common import table
 
@@ -49,21 +53,28 @@ def model_of(pipeline: AnalysisPipeline) -> NeuralModel:
     return model
 
 
-def bench_model(name: str, texts: Sequence[str], *, quantize: bool) -> list[list[object]]:
-    pipeline = build_pipeline(name, options=ModelOptions(quantize=quantize))
+def encoder_gflop(name: str, texts: Sequence[str]) -> float:
+    """GFLOP of the model's encoder per sentence (float32: quantized operations are not counted by torch)."""
+    model = model_of(build_pipeline(name, options=ModelOptions(bfloat16=False)))
+    documents = [[text] for text in texts]
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        for batch in length_batches(documents):
+            w = pack(model.tokenizer, [documents[d] for d in batch], model.spec.max_length)
+            model.model.encoder(input_ids=w.input_ids, attention_mask=w.attention_mask)
+    return counter.get_total_flops() / len(texts) / 1e9
+
+
+def bench_model(
+    name: str, texts: Sequence[str], gflop_per_sentence: float, *, quantize: bool = False, bfloat16: bool | None = None
+) -> list[list[object]]:
+    pipeline = build_pipeline(name, options=ModelOptions(quantize=quantize, bfloat16=bfloat16))
     model = model_of(pipeline)
-    label = f"{name}{'+int8' if quantize else ''}"
+    label = name + "".join(suffix for suffix in ("+int8", "+bf16") if model.version.endswith(suffix))
     documents = [[text] for text in texts]
     batches = list(length_batches(documents))
     windows = [pack(model.tokenizer, [documents[d] for d in batch], model.spec.max_length) for batch in batches]
     encoder = model.model.encoder
     pipeline.analyze([AnalysisInput(t) for t in texts[:CHUNK]])  # warm-up: dictionaries, first allocations
-
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        for w in windows[:20]:
-            encoder(input_ids=w.input_ids, attention_mask=w.attention_mask)
-    counted = sum(len(b) for b in batches[:20])
-    gflop_per_sentence = counter.get_total_flops() / counted / 1e9
 
     def encode_all() -> None:
         with torch.inference_mode():
@@ -93,16 +104,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sentences", type=int, default=2_000)
     parser.add_argument("--analyzer", nargs="+", default=["accurate", "fast"])
     parser.add_argument("--int8", action="store_true", help="also each model with int8 dynamic quantization")
+    parser.add_argument("--float32", action="store_true", help="also each model in float32 where bfloat16 is served")
     args = parser.parse_args(argv)
     texts = corpus_sentences(args.sentences)
     print(
         f"{len(texts)} corpus sentences, {sum(map(len, texts)) / len(texts):.1f} characters on average, "
         f"torch threads: {torch.get_num_threads()}"
     )
+    variants: list[dict[str, Any]] = [{}]  # as served
+    variants += [{"quantize": True, "bfloat16": False}] if args.int8 else []
+    variants += [{"bfloat16": False}] if args.float32 and native_bfloat16() else []
     rows = []
     for name in args.analyzer:
-        for quantize in (False, True) if args.int8 else (False,):
-            rows += bench_model(name, texts, quantize=quantize)
+        gflop = encoder_gflop(name, texts)
+        for variant in variants:
+            rows += bench_model(name, texts, gflop, **variant)
             print(table(HEADERS, rows[-3:]), flush=True)
     print(table(HEADERS, rows))
 

@@ -23,6 +23,7 @@ from models.aspects import POLARITY_OF, gold_spans
 from models.emotions import EMOTIONS
 from models.pipeline import AnalysisInput, DocumentAnalysis
 from models.registry import ModelOptions, available, build_pipeline, names
+from models.xlmr import native_bfloat16
 from pipelines import corpus
 from pipelines.common import EVAL_DIR, ROOT, peak_rss_mib, read_jsonl, table
 from pipelines.metrics import (
@@ -312,12 +313,15 @@ def evaluate_one(
     base_model: str,
     quantize: bool = False,
     data: Sequence[str] = DATA,
+    bfloat16: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs in a child process: load, evaluate, and report this process's peak RSS."""
+    """Runs in a child process: load, evaluate, and report this process's peak RSS. Rows are named by the
+    arithmetic the model ran in (`accurate+bf16`, `fast+int8`; plain: float32)."""
     started = time.perf_counter()
-    pipeline = build_pipeline(name, options=ModelOptions(base_model=base_model, quantize=quantize))
+    options = ModelOptions(base_model=base_model, quantize=quantize, bfloat16=bfloat16)
+    pipeline = build_pipeline(name, options=options)
     load_seconds = time.perf_counter() - started
-    name += "+int8" if quantize else ""
+    name += precision_suffix(pipeline)
     rows = real_data_rows(name, pipeline, eval_dir, limit) if "real" in data else []
     rows += corpus_rows(name, pipeline, limit) if "corpus" in data else []
     peak = peak_rss_mib()
@@ -325,6 +329,12 @@ def evaluate_one(
         row.peak_rss_mib = round(peak)
     print(f"{name}: loaded in {load_seconds:.2f} s, peak RSS {peak:.0f} MiB", flush=True)
     return [asdict(r) for r in rows]
+
+
+def precision_suffix(pipeline: Any) -> str:
+    """ "+int8" or "+bf16" when the pipeline's trained model runs in that arithmetic (its version says so)."""
+    version = pipeline.model_versions.get("sentiment", "")
+    return "".join(suffix for suffix in ("+int8", "+bf16") if version.endswith(suffix))
 
 
 PEERS_PYTHON = ROOT / "data" / "peers-venv" / "bin" / "python"
@@ -417,6 +427,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-peers", dest="peers", action="store_false", help="skip asari and oseti")
     parser.add_argument("--int8", action="store_true", help="also the trained models with int8 quantization")
     parser.add_argument(
+        "--float32",
+        action="store_true",
+        help="also the trained models in float32 where they would run in bfloat16 (a CPU with AMX)",
+    )
+    parser.add_argument(
         "--data", nargs="+", choices=DATA, default=DATA, help="real: ../shared/eval; corpus: test split"
     )
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
@@ -425,11 +440,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"{args.eval_dir} not found: the evaluation data lives in ../shared/eval beside the project")
     rows: list[dict[str, Any]] = []
     context = multiprocessing.get_context("spawn")
-    runs = [(name, False) for name in args.analyzer or available()]
-    runs += [(name, True) for name, _ in runs if name != "rules" and args.int8]
-    for name, quantize in runs:
+    analyzers = args.analyzer or available()
+    runs: list[tuple[str, bool, bool | None]] = [(name, False, None) for name in analyzers]  # (name, int8, bfloat16)
+    runs += [(name, True, False) for name in analyzers if name != "rules" and args.int8]
+    runs += [(name, False, False) for name in analyzers if name != "rules" and args.float32 and native_bfloat16()]
+    for name, quantize, bfloat16 in runs:
         with context.Pool(1) as pool:
-            rows += pool.apply(evaluate_one, (name, args.eval_dir, args.limit, args.base_model, quantize, args.data))
+            job = (name, args.eval_dir, args.limit, args.base_model, quantize, args.data, bfloat16)
+            rows += pool.apply(evaluate_one, job)
         print(render(rows), flush=True)  # koe's rows are shown even if a peer fails below
     if args.peers and PEERS_PYTHON.exists():
         for peer in PEERS:

@@ -95,12 +95,12 @@ def fit_mlp(x: torch.Tensor, y: torch.Tensor) -> nn.Sequential:
                 loss = nn.functional.binary_cross_entropy_with_logits(training(scaled[batch]), target[batch])
                 loss.backward()
                 optimizer.step()
-    head = nn.Sequential(nn.Linear(x.shape[1], MLP_HIDDEN), nn.GELU(), nn.Linear(MLP_HIDDEN, y.shape[1]))
+    reading, output = nn.Linear(x.shape[1], MLP_HIDDEN), nn.Linear(MLP_HIDDEN, y.shape[1])
     with torch.no_grad():  # first(x') with x' = (x - mean) / std  ==  (W / std) x + (b - (W / std) mean)
-        head[0].weight.copy_(first.weight / std)
-        head[0].bias.copy_(first.bias - head[0].weight @ mean)
-        head[2].load_state_dict(last.state_dict())
-    return head.eval()
+        reading.weight.copy_(first.weight / std)
+        reading.bias.copy_(first.bias - reading.weight @ mean)
+        output.load_state_dict(last.state_dict())
+    return nn.Sequential(reading, nn.GELU(), output).eval()
 
 
 def dev_score(task: str, logits: torch.Tensor, gold: torch.Tensor) -> float:
@@ -165,10 +165,11 @@ def refit_heads(
         candidates: dict[float | None, nn.Module] = {}
         for l2 in L2_GRID:
             weight, bias = fit_linear(train_x, train_gold[task], l2, task in MULTI_LABEL)
-            candidates[l2] = nn.Linear(weight.shape[1], weight.shape[0])
+            probe = nn.Linear(weight.shape[1], weight.shape[0])
             with torch.no_grad():
-                candidates[l2].weight.copy_(weight)
-                candidates[l2].bias.copy_(bias)
+                probe.weight.copy_(weight)
+                probe.bias.copy_(bias)
+            candidates[l2] = probe
         if task in MULTI_LABEL:
             candidates[None] = fit_mlp(train_x, train_gold[task])
         with torch.no_grad():

@@ -33,15 +33,25 @@ STAGE_MIN_CONFIDENCE = 0.5  # below this a sentence gets no stage rather than a 
 class NeuralModel:
     """Loads the encoder, adapters and heads once; `predict` memoizes the last batch per thread."""
 
-    def __init__(self, directory: Path, base_model: str, *, quantize: bool = False) -> None:
-        encoder, self.tokenizer = xlmr.load(base_model)
-        self.model = multitask.load(directory, encoder)
+    def __init__(
+        self, directory: Path, base_model: str, *, quantize: bool = False, bfloat16: bool | None = None
+    ) -> None:
+        """`bfloat16`: the encoder's layers in bfloat16 (xlmr.XLMRobertaEncoder.run_in_bfloat16); None: where the
+        CPU multiplies bfloat16 natively and the encoder is koe's own, unless quantized."""
+        base, self.tokenizer = xlmr.load(base_model)
+        self.model = multitask.load(directory, base)
+        encoder = self.model.encoder
+        if bfloat16 is None:
+            bfloat16 = isinstance(encoder, xlmr.XLMRobertaEncoder) and not quantize and xlmr.native_bfloat16()
+        if bfloat16:
+            if quantize or not isinstance(encoder, xlmr.XLMRobertaEncoder):
+                raise ValueError("bfloat16 needs koe's own XLM-R encoder (a local base model) and no int8 quantization")
+            encoder.run_in_bfloat16()
         if quantize:  # int8 dynamic quantization of the encoder's Linear layers; the small heads stay fp32
-            self.model.encoder = torch.ao.quantization.quantize_dynamic(
-                self.model.encoder, {torch.nn.Linear}, dtype=torch.qint8
-            )
+            self.model.encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
         self.spec = self.model.spec
-        self.version = self.spec.version + ("+int8" if quantize else "")
+        # a stored analysis names the arithmetic too: int8 and bfloat16 answer slightly differently from float32
+        self.version = self.spec.version + ("+int8" if quantize else "") + ("+bf16" if bfloat16 else "")
         self._memo = threading.local()
 
     def predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
@@ -242,10 +252,12 @@ class NeuralAspects(_View):
         return DocumentResult(found, [])
 
 
-def analyzers(directory: Path, base_model: str, *, quantize: bool = False) -> dict[str, Any]:
+def analyzers(
+    directory: Path, base_model: str, *, quantize: bool = False, bfloat16: bool | None = None
+) -> dict[str, Any]:
     """The role analyzers over one loaded model: the roles its spec says it serves, and aspects when it has a
     tagger (no rule analyzer answers that role)."""
-    model = NeuralModel(directory, base_model, quantize=quantize)
+    model = NeuralModel(directory, base_model, quantize=quantize, bfloat16=bfloat16)
     views = {"sentiment": NeuralSentiment, "topics": NeuralTopics, "stage": NeuralStage, "emotions": NeuralEmotions}
     found: dict[str, Any] = {role: views[role](model) for role in model.spec.serves}
     return found | ({"aspects": NeuralAspects(model)} if model.model.aspects is not None else {})

@@ -34,7 +34,7 @@ def test_training_saves_a_tagger_the_service_loads(tmp_path: Path) -> None:
     assert report["test_metrics"]["labelled_aspects"] == 357 and 0.0 <= report["test_metrics"]["aspect_f1"] <= 1.0
     assert "Aspect–opinion tagger" in (tmp_path / "model" / "MODEL_CARD.md").read_text(encoding="utf-8")
 
-    pipeline = AnalysisPipeline(**neural.analyzers(tmp_path / "model", str(tmp_path / "base")))
+    pipeline = AnalysisPipeline(**neural.analyzers(tmp_path / "model", str(tmp_path / "base"), bfloat16=False))
     (result,) = pipeline.analyze([AnalysisInput("店員さんの対応がとても丁寧でした。")])
     assert result.aspects is not None and result.model_versions["aspects"] == f"koe-tiny-aspects@{saved.version}"
 

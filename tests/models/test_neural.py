@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import XLMRobertaModel
 
-from models import multitask
+from models import multitask, xlmr
 from models.analyzers import neural
 from models.emotions import EMOTIONS
 from models.journey import STAGES
@@ -84,3 +84,18 @@ def test_temperature_softens_probabilities(tiny: tuple[Path, Path]) -> None:
     model = neural.NeuralModel(tiny[0], str(tiny[1]), quantize=False)
     logits = torch.tensor([2.0, 0.0, -1.0, 0.5])
     assert model.softmax("doc_sentiment", logits).max() < torch.softmax(logits, -1).max()
+
+
+def test_bfloat16_where_the_cpu_multiplies_it_and_the_version_says_so(
+    tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, base = tiny[0], str(tiny[1])
+    monkeypatch.setattr(xlmr, "native_bfloat16", lambda: False)
+    plain = neural.NeuralModel(model, base)
+    assert plain.version == multitask.load_spec(model).version
+    monkeypatch.setattr(xlmr, "native_bfloat16", lambda: True)
+    assert neural.NeuralModel(model, base).version == plain.version + "+bf16"
+    assert neural.NeuralModel(model, base, bfloat16=False).version == plain.version
+    assert neural.NeuralModel(model, base, quantize=True).version == plain.version + "+int8"  # never both
+    with pytest.raises(ValueError, match="bfloat16 needs"):
+        neural.NeuralModel(model, base, quantize=True, bfloat16=True)

@@ -65,7 +65,7 @@ def test_train_calibrate_choose_and_save(tiny_base: Path, tmp_path: Path) -> Non
 
     spec.serves = ["sentiment", "topics", "stage"]
     multitask.save(model, spec, tmp_path / "model")
-    served = AnalysisPipeline(**neural.analyzers(tmp_path / "model", str(tiny_base)))
+    served = AnalysisPipeline(**neural.analyzers(tmp_path / "model", str(tiny_base), bfloat16=False))
     result = served.analyze([AnalysisInput(rows["test"][0]["text"])])[0]
     assert result.model_versions["sentiment"] == f"koe-tiny-sentiment@{spec.version}"
     assert spec.version == f"0.0.1.w{multitask.weights_digest(tmp_path / 'model', spec)}"
@@ -98,7 +98,7 @@ def test_refit_heads_of_a_saved_model(tiny_base: Path, tmp_path: Path) -> None:
     assert set(saved.provenance["head_refit"]) == {"minutes", "doc_sentiment", "topics", "emotions", "stage"}
     assert saved.provenance["test_metrics"].keys() >= {"topics_micro_f1", "emotions_macro_f1", "stage_accuracy"}
     assert {p.name: p.read_bytes() for p in (out / "adapter").iterdir()} == adapter
-    loaded = neural.NeuralModel(out, str(tiny_base))
+    loaded = neural.NeuralModel(out, str(tiny_base), bfloat16=False)
     assert loaded.version == saved.version
     assert all(
         torch.isfinite(v).all() for v in loaded.predict([prepare("対応が早くて助かりました。")])[0].document.values()

@@ -92,3 +92,23 @@ def test_hub_ids_and_other_directories_load_through_from_pretrained(
     assert xlmr.load(without_tokenizer_json) == ("model", "tokenizer")
     assert asked == ["intfloat/multilingual-e5-small", str(without_tokenizer_json)]
     assert xlmr.servable(tiny_base) and not xlmr.servable(without_tokenizer_json)
+
+
+def test_bfloat16_layers_answer_in_float32_close_to_float32(tiny_base: Path) -> None:
+    full, tokenizer = xlmr.load(tiny_base)
+    half, _ = xlmr.load(tiny_base)
+    assert isinstance(full, xlmr.XLMRobertaEncoder) and isinstance(half, xlmr.XLMRobertaEncoder)
+    half.run_in_bfloat16()
+    assert {p.dtype for p in half.encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in half.embeddings.parameters()} == {torch.float32}  # read from the file as they are
+    input_ids, mask = batch(tokenizer)
+    with torch.inference_mode():
+        expected = full(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        found = half(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+    assert found.hidden_states is not None and expected.hidden_states is not None
+    assert all(state.dtype == torch.float32 for state in (found.last_hidden_state, *found.hidden_states))
+    torch.testing.assert_close(found.hidden_states[0], expected.hidden_states[0])  # the embeddings: unchanged
+    real = mask.bool()
+    cosine = torch.nn.functional.cosine_similarity(found.last_hidden_state[real], expected.last_hidden_state[real])
+    assert cosine.min() > 0.99  # bfloat16 keeps 8 bits of mantissa: close, not equal
+    assert not torch.equal(found.last_hidden_state, expected.last_hidden_state)
