@@ -61,47 +61,34 @@ def _sentence_pairs(pairs: Sequence[Pair]) -> list[tuple[str, str]]:
     ]
 
 
+def _labels(pairs: Sequence[Pair], field: str) -> tuple[list[Any], list[Any]]:
+    """One label field of every pair: (the corpus's, the second pass's); both name it the same."""
+    return [getattr(item, field) for item, _ in pairs], [second[field] for _, second in pairs]
+
+
 def agreement(pairs: Sequence[Pair]) -> list[list[object]]:
     topics = [t.id for t in default_taxonomy().topics]
     sentences = _sentence_pairs(pairs)
     rows: list[tuple[str, int, Sequence[Hashable], Sequence[Hashable]]] = [
-        ("document sentiment", len(pairs), [i.sentiment for i, _ in pairs], [r["sentiment"] for _, r in pairs]),
+        ("document sentiment", len(pairs), *_labels(pairs, "sentiment")),
         ("sentence sentiment", len(sentences), [a for a, _ in sentences], [b for _, b in sentences]),
-        ("journey stage", len(pairs), [i.stage for i, _ in pairs], [r["stage"] for _, r in pairs]),
-        (
-            "topics (per label)",
-            len(pairs),
-            *binary_decisions([i.topics for i, _ in pairs], [r["topics"] for _, r in pairs], topics),
-        ),
-        (
-            "emotions (per label)",
-            len(pairs),
-            *binary_decisions([i.emotions for i, _ in pairs], [r["emotions"] for _, r in pairs], EMOTIONS),
-        ),
+        ("journey stage", len(pairs), *_labels(pairs, "stage")),
+        ("topics (per label)", len(pairs), *binary_decisions(*_labels(pairs, "topics"), topics)),
+        ("emotions (per label)", len(pairs), *binary_decisions(*_labels(pairs, "emotions"), EMOTIONS)),
     ]
     return [
         [name, n, sum(x == y for x, y in zip(a, b, strict=True)) / len(a), cohen_kappa(a, b)] for name, n, a, b in rows
     ]
 
 
-def _stages(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
-    return [i.stage for i, _ in pairs], [r["stage"] for _, r in pairs]
-
-
 def second_pass_as_model(pairs: Sequence[Pair]) -> list[list[object]]:
     """The second pass scored against the corpus labels as a model's answers would be (the evaluation's metrics;
     "other" is no topic, as there)."""
     sentences = _sentence_pairs(pairs)
-    first_topics = [set(i.topics) - {"other"} for i, _ in pairs]
-    second_topics = [set(r["topics"]) - {"other"} for _, r in pairs]
-    first_emotions, second_emotions = [set(i.emotions) for i, _ in pairs], [set(r["emotions"]) for _, r in pairs]
+    first_topics, second_topics = ([set(t) - {"other"} for t in side] for side in _labels(pairs, "topics"))
+    first_emotions, second_emotions = ([set(e) for e in side] for side in _labels(pairs, "emotions"))
     return [
-        [
-            "document sentiment (4)",
-            len(pairs),
-            "macro-F1",
-            macro_f1([i.sentiment for i, _ in pairs], [r["sentiment"] for _, r in pairs], SENTIMENT_DOC),
-        ],
+        ["document sentiment (4)", len(pairs), "macro-F1", macro_f1(*_labels(pairs, "sentiment"), SENTIMENT_DOC)],
         [
             "sentence sentiment (3)",
             len(sentences),
@@ -109,7 +96,7 @@ def second_pass_as_model(pairs: Sequence[Pair]) -> list[list[object]]:
             macro_f1([a for a, _ in sentences], [b for _, b in sentences], SENTIMENT_SENTENCE),
         ],
         ["topics", len(pairs), "micro-F1", micro_f1_sets(first_topics, second_topics)],
-        ["journey stage", len(pairs), "accuracy", accuracy(*_stages(pairs))],
+        ["journey stage", len(pairs), "accuracy", accuracy(*_labels(pairs, "stage"))],
         ["emotions (8)", len(pairs), "macro-F1", macro_f1_sets(first_emotions, second_emotions, EMOTIONS)],
     ]
 

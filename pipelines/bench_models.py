@@ -69,7 +69,7 @@ def bench_model(
 ) -> list[list[object]]:
     pipeline = build_pipeline(name, options=ModelOptions(quantize=quantize, bfloat16=bfloat16))
     model = model_of(pipeline)
-    label = name + "".join(suffix for suffix in ("+int8", "+bf16") if model.version.endswith(suffix))
+    label = name + model.arithmetic
     documents = [[text] for text in texts]
     batches = list(length_batches(documents))
     windows = [pack(model.tokenizer, [documents[d] for d in batch], model.spec.max_length) for batch in batches]
@@ -89,10 +89,10 @@ def bench_model(
             pipeline.analyze([AnalysisInput(t) for t in texts[i : i + CHUNK]]) for i in range(0, len(texts), CHUNK)
         ],
     }
+    flops = gflop_per_sentence * len(texts)
     rows: list[list[object]] = []
     for stage, run in stages.items():
         seconds = timed(run)
-        flops = gflop_per_sentence * len(texts)
         rows.append(
             [label, stage, len(texts), seconds, len(texts) / seconds, gflop_per_sentence * 1000, flops / seconds]
         )

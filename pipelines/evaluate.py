@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.analyzers import neural
 from models.aspects import POLARITY_OF, gold_spans
 from models.emotions import EMOTIONS
 from models.pipeline import AnalysisInput, DocumentAnalysis
@@ -321,7 +322,7 @@ def evaluate_one(
     options = ModelOptions(base_model=base_model, quantize=quantize, bfloat16=bfloat16)
     pipeline = build_pipeline(name, options=options)
     load_seconds = time.perf_counter() - started
-    name += precision_suffix(pipeline)
+    name += neural.arithmetic_of(pipeline)
     rows = real_data_rows(name, pipeline, eval_dir, limit) if "real" in data else []
     rows += corpus_rows(name, pipeline, limit) if "corpus" in data else []
     peak = peak_rss_mib()
@@ -329,12 +330,6 @@ def evaluate_one(
         row.peak_rss_mib = round(peak)
     print(f"{name}: loaded in {load_seconds:.2f} s, peak RSS {peak:.0f} MiB", flush=True)
     return [asdict(r) for r in rows]
-
-
-def precision_suffix(pipeline: Any) -> str:
-    """ "+int8" or "+bf16" when the pipeline's trained model runs in that arithmetic (its version says so)."""
-    version = pipeline.model_versions.get("sentiment", "")
-    return "".join(suffix for suffix in ("+int8", "+bf16") if version.endswith(suffix))
 
 
 PEERS_PYTHON = ROOT / "data" / "peers-venv" / "bin" / "python"

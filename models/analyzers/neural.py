@@ -51,7 +51,8 @@ class NeuralModel:
             self.model.encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
         self.spec = self.model.spec
         # a stored analysis names the arithmetic too: int8 and bfloat16 answer slightly differently from float32
-        self.version = self.spec.version + ("+int8" if quantize else "") + ("+bf16" if bfloat16 else "")
+        self.arithmetic = "+int8" if quantize else "+bf16" if bfloat16 else ""
+        self.version = self.spec.version + self.arithmetic
         self._memo = threading.local()
 
     def predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
@@ -250,6 +251,12 @@ class NeuralAspects(_View):
                 pair["opinion"] = {"text": opinion, "offset": o_begin, "length": o_end - o_begin}
             found.append(pair)
         return DocumentResult(found, [])
+
+
+def arithmetic_of(pipeline: Any) -> str:
+    """The suffix of a pipeline's trained model's arithmetic ("+int8", "+bf16"; "" for float32 or no model)."""
+    model = getattr(pipeline.sentiment, "model", None)
+    return model.arithmetic if isinstance(model, NeuralModel) else ""
 
 
 def analyzers(
