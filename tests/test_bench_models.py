@@ -16,6 +16,11 @@ def test_the_stages_of_koe_fast_on_corpus_sentences() -> None:
     assert [r[0] for r in rows] == ["fast"] * 3
     encoder, model, pipeline = (dict(zip(bench_models.HEADERS, r, strict=True)) for r in rows)
     assert all(r["sentences"] == 60 and r["sentences/s"] > 0 for r in (encoder, model, pipeline))
-    # every stage contains the one before it
-    assert encoder["seconds"] < model["seconds"] < pipeline["seconds"]
+    # each rate is derived from that stage's own time (no ordering of times: on 60 sentences the stages are within
+    # timing noise of each other, and speed is the benchmark's to print, not a test's to assert)
+    for r in (encoder, model, pipeline):
+        assert r["seconds"] > 0
+        assert abs(r["sentences/s"] * r["seconds"] - 60) < 1e-6
+        assert abs(r["GFLOP/s"] * r["seconds"] - gflop * 60) < 1e-6
+    assert len({r["stage"] for r in (encoder, model, pipeline)}) == 3
     assert encoder["encoder GFLOP per 1,000 sentences"] == gflop * 1000
