@@ -12,6 +12,7 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import fmean
 
 import torch
 from torch import nn
@@ -66,20 +67,27 @@ class AspectTagger(nn.Module):
         return self.out(self.dropout(context))
 
 
-def document_tag_probs(
+@dataclass(frozen=True)
+class TokenTags:
+    """A document's most likely tag per token, and that tag's probability."""
+
+    tags: list[int]
+    scores: list[float]
+
+
+def document_tags(
     probs: torch.Tensor, document_of_token: torch.Tensor, token_of_position: torch.Tensor, tokens: Sequence[int]
-) -> list[torch.Tensor]:
-    """Per document, the tag probabilities of each of its tokens [tokens, tags], gathered from the windows'
-    positions ([windows * length, tags]); a token no window holds (none, today) keeps probability 1 for O."""
+) -> list[TokenTags]:
+    """Per document, each of its tokens' most likely tag, gathered from the windows' positions ([windows * length,
+    tags] probabilities); a token no window holds (none, today) is O with probability 1. One argmax over the whole
+    batch, then plain lists: a few tensor operations per document cost more than the tagger's arithmetic."""
     keep = token_of_position >= 0
-    flat, owners, numbers = probs[keep], document_of_token[keep], token_of_position[keep]
-    found = []
-    for d, n in enumerate(tokens):
-        per_token = torch.zeros(n, len(TAGS))
-        per_token[:, 0] = 1.0
-        mine = owners == d
-        per_token[numbers[mine]] = flat[mine]
-        found.append(per_token)
+    best = probs[keep].max(dim=-1)
+    found = [TokenTags([0] * n, [1.0] * n) for n in tokens]
+    owners, numbers = document_of_token[keep].tolist(), token_of_position[keep].tolist()
+    for d, t, tag, score in zip(owners, numbers, best.indices.tolist(), best.values.tolist(), strict=True):
+        found[d].tags[t] = tag
+        found[d].scores[t] = score
     return found
 
 
@@ -133,13 +141,9 @@ def above(spans: dict[Span, float], threshold: float) -> dict[Span, float]:
     return {s: score for s, score in spans.items() if s.kind == "OP" or score >= threshold}
 
 
-def spans_with_scores(text: str, offsets: Sequence[tuple[int, int]], probs: torch.Tensor) -> dict[Span, float]:
+def spans_with_scores(text: str, offsets: Sequence[tuple[int, int]], tagged: TokenTags) -> dict[Span, float]:
     """The most likely tags' spans, each with the mean probability of its tokens' tags."""
-    best = probs.max(dim=-1)
-    found: dict[Span, float] = {}
-    for span, tokens in _runs(text, offsets, best.indices.tolist()):
-        found[span] = float(best.values[tokens].mean())
-    return found
+    return {span: fmean(tagged.scores[t] for t in tokens) for span, tokens in _runs(text, offsets, tagged.tags)}
 
 
 def _runs(text: str, offsets: Sequence[tuple[int, int]], tags: Sequence[int]) -> list[tuple[Span, list[int]]]:

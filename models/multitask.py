@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models.aspects import TAGS, AspectOpinion, AspectTagger, above, document_tag_probs, pair, spans_with_scores
+from models.aspects import TAGS, AspectOpinion, AspectTagger, above, document_tags, pair, spans_with_scores
 from models.emotions import EMOTIONS
 from models.journey import STAGES
 from models.windows import Windows, pack, segment_mean
@@ -186,14 +186,14 @@ def _aspects(
     """Each document's aspect–opinion pairs, from the tagger over the same forward pass as the heads."""
     assert model.aspects is not None
     probs = torch.softmax(model.aspects(states, windows.attention_mask).float(), dim=-1).reshape(-1, len(TAGS))
-    per_document = document_tag_probs(
+    per_document = document_tags(
         probs, windows.document_of_token, windows.token_of_position, [len(o) for o in windows.offsets]
     )
     found = []
-    for sentences, offsets, tag_probs in zip(documents, windows.offsets, per_document, strict=True):
+    for sentences, offsets, tagged in zip(documents, windows.offsets, per_document, strict=True):
         text = "".join(sentences)
         starts = list(accumulate((len(s) for s in sentences[:-1]), initial=0))
-        spans = above(spans_with_scores(text, offsets, tag_probs), model.spec.thresholds.get(ASPECT_THRESHOLD, 0.0))
+        spans = above(spans_with_scores(text, offsets, tagged), model.spec.thresholds.get(ASPECT_THRESHOLD, 0.0))
         found.append(pair(text, spans, starts))
     return found
 

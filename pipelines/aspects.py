@@ -37,7 +37,7 @@ from models.aspects import (
     Span,
     above,
     decode,
-    document_tag_probs,
+    document_tags,
     gold_spans,
     pair,
     spans_with_scores,
@@ -133,7 +133,7 @@ def predict(tagger: AspectTagger, items: Sequence[Item], windows: Sequence[Windo
             found.append(probs[k, : len(w.tags)])
             owners.append(torch.full_like(w.tokens, w.item))
             numbers.append(w.tokens)
-    per_item = document_tag_probs(
+    per_item = document_tags(
         torch.cat(found), torch.cat(owners), torch.cat(numbers), [len(item.offsets) for item in items]
     )
     return [spans_with_scores(item.text, item.offsets, p) for item, p in zip(items, per_item, strict=True)]

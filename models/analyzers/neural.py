@@ -11,6 +11,8 @@ import ctypes
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from models.taxonomy import OTHER_TOPIC
 BATCH_CHARACTERS = 1_000
 BATCH_DOCUMENTS = 64
 STAGE_MIN_CONFIDENCE = 0.5  # below this a sentence gets no stage rather than a guess
+MULTI_LABEL = {"topics", "emotions"}
 
 
 class NeuralModel:
@@ -56,8 +59,16 @@ class NeuralModel:
         self._memo = threading.local()
 
     def predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
+        return self._predicted(documents)[0]
+
+    def probabilities(self, documents: Sequence[Document]) -> list[Probabilities]:
+        """Calibrated probabilities of every task, per document (see Probabilities)."""
+        return self._predicted(documents)[1]
+
+    def _predicted(self, documents: Sequence[Document]) -> tuple[list[multitask.DocumentLogits], list[Probabilities]]:
         if getattr(self._memo, "documents", None) is not documents:
-            self._memo.result = self._predict(documents)
+            logits = self._predict(documents)
+            self._memo.result = (logits, self._probabilities(logits))
             self._memo.documents = documents
         return self._memo.result
 
@@ -66,6 +77,43 @@ class NeuralModel:
 
     def softmax(self, task: str, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits / self.spec.temperatures.get(task, 1.0), dim=-1)
+
+    def _probabilities(self, found: Sequence[multitask.DocumentLogits]) -> list[Probabilities]:
+        """Every document's logits turned into probabilities by one operation per task over the whole call, as
+        Python lists: per sentence, small tensor operations cost more than the heads (0.2 ms a sentence)."""
+        if not found:
+            return []
+        counts = [len(next(iter(p.sentences.values()))) for p in found]
+        document = {
+            task: self._activation(task, torch.stack([p.document[task] for p in found])).tolist()
+            for task in found[0].document
+        }
+        sentences: dict[str, list[list[list[float]]]] = {}
+        for task in found[0].sentences:
+            rows = self._activation(task, torch.cat([p.sentences[task] for p in found])).tolist()
+            starts = list(accumulate(counts, initial=0))
+            sentences[task] = [rows[a:b] for a, b in pairwise(starts)]
+        return [
+            Probabilities({t: v[d] for t, v in document.items()}, {t: v[d] for t, v in sentences.items()})
+            for d in range(len(found))
+        ]
+
+    def _activation(self, task: str, logits: torch.Tensor) -> torch.Tensor:
+        """Multi-label tasks (topics, emotions) a sigmoid per label; the others a softmax at the task's
+        calibrated temperature (a sentence's stage at the document stage's)."""
+        head = task.removeprefix("sentence_") if task != "sentence_sentiment" else task
+        if head in MULTI_LABEL:
+            return torch.sigmoid(logits.float())
+        return self.softmax(head, logits.float())
+
+
+@dataclass(frozen=True, slots=True)
+class Probabilities:
+    """One document's calibrated probabilities: per document task a list over its labels, per sentence task one
+    such list per sentence (task names as in multitask.DocumentLogits)."""
+
+    document: dict[str, list[float]]
+    sentences: dict[str, list[list[float]]]
 
 
 def infer_documents(
@@ -116,8 +164,12 @@ def length_batches(documents: list[list[str]]) -> Iterator[list[int]]:
         yield group
 
 
-def _scores(labels: Sequence[str], probabilities: torch.Tensor) -> dict[str, float]:
-    return {label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)}
+def _scores(labels: Sequence[str], probabilities: Sequence[float]) -> dict[str, float]:
+    return {label: round(p, 4) for label, p in zip(labels, probabilities, strict=True)}
+
+
+def _best(labels: Sequence[str], probabilities: Sequence[float]) -> str:
+    return labels[max(range(len(probabilities)), key=probabilities.__getitem__)]
 
 
 class _View:
@@ -128,28 +180,29 @@ class _View:
 
     def __init__(self, model: NeuralModel) -> None:
         self.model = model
+        self.spec = model.spec
         self.name = f"{model.spec.name}-{self.role}"
         self.version = model.version
 
     def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
-        return [self._result(doc, p) for doc, p in zip(documents, self.model.predict(documents), strict=True)]
+        found = self.model.probabilities(documents)
+        return [self._result(doc, p) for doc, p in zip(documents, found, strict=True)]
 
-    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
+    def _result(self, doc: Document, p: Probabilities) -> DocumentResult:
         raise NotImplementedError
 
 
 class NeuralSentiment(_View):
     role = "sentiment"
 
-    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
-        spec = self.model.spec
-        doc_probs = self.model.softmax("doc_sentiment", p.document["doc_sentiment"])
-        document = Labelled(spec.doc_sentiment[int(doc_probs.argmax())], _scores(spec.doc_sentiment, doc_probs))
+    def _result(self, doc: Document, p: Probabilities) -> DocumentResult:
+        labels, sentence_labels = self.spec.doc_sentiment, self.spec.sentence_sentiment
+        doc_probs = p.document["doc_sentiment"]
+        document = Labelled(_best(labels, doc_probs), _scores(labels, doc_probs))
         sentences = []
-        for i, sentence in enumerate(doc.sentences):
-            probs = self.model.softmax("sentence_sentiment", p.sentences["sentence_sentiment"][i])
-            label = spec.sentence_sentiment[int(probs.argmax())]
-            scores = _scores(spec.sentence_sentiment, probs)
+        for sentence, probs in zip(doc.sentences, p.sentences["sentence_sentiment"], strict=True):
+            label = _best(sentence_labels, probs)
+            scores = _scores(sentence_labels, probs)
             weight = round(scores["positive"] - scores["negative"], 3)
             evidence = [Evidence(label, sentence.start, sentence.end, weight)] if label != "neutral" else []
             sentences.append(Labelled(label, scores, evidence))
@@ -160,23 +213,22 @@ class NeuralSentiment(_View):
 class NeuralTopics(_View):
     role = "topics"
 
-    def _labelled(self, logits: torch.Tensor, evidence: list[Evidence]) -> Labelled:
-        spec = self.model.spec
-        probs = torch.sigmoid(logits)
+    def _labelled(self, probs: Sequence[float], evidence: list[Evidence]) -> Labelled:
+        thresholds = self.spec.thresholds
         found = {
-            t: round(float(probs[j]), 4)
-            for j, t in enumerate(spec.topics)
-            if float(probs[j]) >= spec.thresholds.get(f"topic:{t}", 0.5)
+            t: round(p, 4)
+            for t, p in zip(self.spec.topics, probs, strict=True)
+            if p >= thresholds.get(f"topic:{t}", 0.5)
         }
         if not found:
             return Labelled(OTHER_TOPIC, {OTHER_TOPIC: 1.0}, [])
         ranked = dict(sorted(found.items(), key=lambda kv: -kv[1]))
         return Labelled(next(iter(ranked)), ranked, [e for e in evidence if e.label in ranked])
 
-    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
+    def _result(self, doc: Document, p: Probabilities) -> DocumentResult:
         sentences = []
-        for i, s in enumerate(doc.sentences):
-            base = self._labelled(p.sentences["sentence_topics"][i], [])
+        for s, probs in zip(doc.sentences, p.sentences["sentence_topics"], strict=True):
+            base = self._labelled(probs, [])
             spans = [Evidence(t, s.start, s.end, score) for t, score in base.scores.items() if t != OTHER_TOPIC]
             sentences.append(Labelled(base.label, base.scores, spans))
         evidence = [e for s in sentences for e in s.evidence]
@@ -186,15 +238,13 @@ class NeuralTopics(_View):
 class NeuralStage(_View):
     role = "stage"
 
-    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
-        spec = self.model.spec
-        probs = self.model.softmax("stage", p.document["stage"])
-        document = Labelled(spec.stages[int(probs.argmax())], _scores(spec.stages, probs))
+    def _result(self, doc: Document, p: Probabilities) -> DocumentResult:
+        stages = self.spec.stages
+        document = Labelled(_best(stages, p.document["stage"]), _scores(stages, p.document["stage"]))
         sentences = []
-        for i in range(len(doc.sentences)):
-            sp = self.model.softmax("stage", p.sentences["sentence_stage"][i])
-            confident = float(sp.max()) >= STAGE_MIN_CONFIDENCE
-            sentences.append(Labelled(spec.stages[int(sp.argmax())] if confident else None, _scores(spec.stages, sp)))
+        for sp in p.sentences["sentence_stage"]:
+            confident = max(sp) >= STAGE_MIN_CONFIDENCE
+            sentences.append(Labelled(_best(stages, sp) if confident else None, _scores(stages, sp)))
         return DocumentResult(document, sentences)
 
 
@@ -204,13 +254,12 @@ class NeuralEmotions(_View):
 
     role = "emotions"
 
-    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
-        spec = self.model.spec
-        probs = torch.sigmoid(p.document["emotions"])
+    def _result(self, doc: Document, p: Probabilities) -> DocumentResult:
+        thresholds = self.spec.thresholds
         present = {
-            e: round(float(probs[j]), 4)
-            for j, e in enumerate(spec.emotions)
-            if float(probs[j]) >= spec.thresholds.get(f"emotion:{e}", 0.5)
+            e: round(q, 4)
+            for e, q in zip(self.spec.emotions, p.document["emotions"], strict=True)
+            if q >= thresholds.get(f"emotion:{e}", 0.5)
         }
         ranked = dict(sorted(present.items(), key=lambda kv: -kv[1]))
         return DocumentResult(Labelled(next(iter(ranked), None), ranked), [])
@@ -222,7 +271,10 @@ class NeuralAspects(_View):
 
     role = "aspects"
 
-    def _result(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
+    def analyze(self, documents: Sequence[Document]) -> list[DocumentResult]:
+        return [self._pairs(doc, p) for doc, p in zip(documents, self.model.predict(documents), strict=True)]
+
+    def _pairs(self, doc: Document, p: multitask.DocumentLogits) -> DocumentResult:
         starts, moves = [], []
         joined = 0
         for sentence in doc.sentences:

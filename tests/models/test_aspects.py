@@ -15,8 +15,9 @@ from models.aspects import (
     TAGS,
     AspectTagger,
     Span,
+    TokenTags,
     decode,
-    document_tag_probs,
+    document_tags,
     gold_spans,
     pair,
     spans_with_scores,
@@ -88,10 +89,20 @@ def test_aspects_pair_with_the_nearest_opinion_of_their_own_sentence() -> None:
 
 def test_scores_are_the_mean_probability_of_a_span() -> None:
     text = "音質最高"
+    tagged = TokenTags([TAGS.index("B-POS"), TAGS.index("I-POS"), TAGS.index("B-OP")], [0.8, 0.6, 0.6])
+    assert spans_with_scores(text, [(0, 1), (1, 2), (2, 4)], tagged) == {
+        Span(0, 2, "POS"): pytest.approx(0.7),
+        Span(2, 4, "OP"): pytest.approx(0.6),
+    }
+
+
+def test_a_span_is_scored_by_the_most_likely_tags_of_the_tagger() -> None:
+    text = "音質最高"
     probs = torch.zeros(2, len(TAGS))
     probs[0, TAGS.index("B-POS")], probs[0, 0] = 0.8, 0.2
     probs[1, TAGS.index("B-OP")], probs[1, 0] = 0.6, 0.4
-    assert spans_with_scores(text, [(0, 2), (2, 4)], probs) == {
+    (tagged,) = document_tags(probs, torch.tensor([0, 0]), torch.tensor([0, 1]), [2])
+    assert spans_with_scores(text, [(0, 2), (2, 4)], tagged) == {
         Span(0, 2, "POS"): pytest.approx(0.8),
         Span(2, 4, "OP"): pytest.approx(0.6),
     }
@@ -101,9 +112,10 @@ def test_window_positions_gather_into_each_documents_tokens() -> None:
     probs = torch.eye(len(TAGS))[[0, 1, 2, 3, 5, 6]]  # six positions, one-hot tags
     owners = torch.tensor([0, 0, 0, 1, 1, -1])
     numbers = torch.tensor([-1, 1, 0, 0, 1, -1])  # position 0 is a frame token, position 5 padding
-    first, second = document_tag_probs(probs, owners, numbers, [2, 2])
-    assert first.argmax(-1).tolist() == [2, 1]
-    assert second.argmax(-1).tolist() == [3, 5]
+    first, second, unread = document_tags(probs, owners, numbers, [2, 2, 1])
+    assert (first.tags, second.tags) == ([2, 1], [3, 5])
+    assert first.scores == second.scores == [1.0, 1.0]
+    assert (unread.tags, unread.scores) == ([0], [1.0])  # no window holds it: O, certainly
 
 
 @pytest.fixture(scope="module")

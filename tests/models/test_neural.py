@@ -11,6 +11,7 @@ from transformers import XLMRobertaModel
 
 from models import multitask, xlmr
 from models.analyzers import neural
+from models.document import prepare
 from models.emotions import EMOTIONS
 from models.journey import STAGES
 from models.pipeline import AnalysisInput, AnalysisPipeline
@@ -99,3 +100,22 @@ def test_bfloat16_where_the_cpu_multiplies_it_and_the_version_says_so(
     assert neural.NeuralModel(model, base, quantize=True).version == plain.version + "+int8"  # never both
     with pytest.raises(ValueError, match="bfloat16 needs"):
         neural.NeuralModel(model, base, quantize=True, bfloat16=True)
+
+
+def test_probabilities_of_a_call_are_each_documents_own(tiny: tuple[Path, Path]) -> None:
+    """One softmax or sigmoid per task over the whole call gives each document what its own logits say: the
+    calibrated softmax for single-label tasks (a sentence's stage at the stage temperature), a sigmoid for topics
+    and emotions, one row per sentence."""
+    model = neural.NeuralModel(tiny[0], str(tiny[1]), bfloat16=False)
+    documents = [prepare(t) for t in (CHAT, "安いけど遅い。", "最高でした！また泊まりたいです😊")]
+    logits, probabilities = model.predict(documents), model.probabilities(documents)
+    assert [len(p.sentences["sentence_sentiment"]) for p in probabilities] == [len(d.sentences) for d in documents]
+    for lg, p in zip(logits, probabilities, strict=True):
+        assert p.document["doc_sentiment"] == pytest.approx(
+            model.softmax("doc_sentiment", lg.document["doc_sentiment"]).tolist()
+        )
+        assert p.document["topics"] == pytest.approx(torch.sigmoid(lg.document["topics"]).tolist())
+        assert p.document["emotions"] == pytest.approx(torch.sigmoid(lg.document["emotions"]).tolist())
+        for i, row in enumerate(p.sentences["sentence_stage"]):
+            assert row == pytest.approx(model.softmax("stage", lg.sentences["sentence_stage"][i]).tolist())
+    assert model.probabilities([]) == []
