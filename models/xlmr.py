@@ -50,9 +50,9 @@ class Embeddings(nn.Module):
     def __init__(self, c: Config) -> None:
         super().__init__()
         self.padding_idx = c.pad_token_id
-        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size, padding_idx=c.pad_token_id)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.word_embeddings = _unset_embedding(c.vocab_size, c.hidden_size, c.pad_token_id)
+        self.position_embeddings = _unset_embedding(c.max_position_embeddings, c.hidden_size, c.pad_token_id)
+        self.token_type_embeddings = _unset_embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -62,6 +62,12 @@ class Embeddings(nn.Module):
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions.long())
         x = x + self.token_type_embeddings.weight[0]
         return self.LayerNorm(x)
+
+
+def _unset_embedding(rows: int, width: int, padding_idx: int | None = None) -> nn.Embedding:
+    """An embedding table with no initial values: its weights are always loaded (load_model). nn.Embedding's own
+    random initialization, even on the meta device, imports torch._dynamo: 1.9 s of every process's start."""
+    return nn.Embedding.from_pretrained(torch.empty(rows, width), freeze=False, padding_idx=padding_idx)
 
 
 class SelfAttention(nn.Module):
