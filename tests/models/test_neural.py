@@ -119,3 +119,26 @@ def test_probabilities_of_a_call_are_each_documents_own(tiny: tuple[Path, Path])
         for i, row in enumerate(p.sentences["sentence_stage"]):
             assert row == pytest.approx(model.softmax("stage", lg.sentences["sentence_stage"][i]).tolist())
     assert model.probabilities([]) == []
+
+
+def test_a_text_repeated_in_a_call_is_analyzed_once(tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Survey exports repeat 特になし by the hundred: the model reads each distinct text once per call, and what
+    differs between the repeats (a stage the caller gives) still applies to each."""
+    pipeline = AnalysisPipeline(**neural.analyzers(tiny[0], str(tiny[1]), bfloat16=False))
+    model = pipeline.sentiment.model  # type: ignore[attr-defined]
+    read: list[list[str]] = []
+    predict = model._predict
+    monkeypatch.setattr(
+        model, "_predict", lambda documents: read.append([d.text for d in documents]) or predict(documents)
+    )
+    inputs = [
+        AnalysisInput("特になし"),
+        AnalysisInput("配送が遅い。"),
+        AnalysisInput("特になし", stage="support"),
+        AnalysisInput("配送が遅い。"),
+    ]
+    results = pipeline.analyze(inputs)
+    assert read == [["特になし", "配送が遅い。"]]
+    assert results[0].sentiment == results[2].sentiment and results[1] == results[3]
+    assert (results[0].stage["source"], results[2].stage["source"]) == ("predicted", "given")
+    assert results[2].stage["label"] == "support" and results[2].stage["predicted"] == results[0].stage["predicted"]
