@@ -129,3 +129,17 @@ def test_loading_and_encoding_do_not_import_the_compiler(tiny_base: Path) -> Non
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_texts_states_do_not_depend_on_the_padding_beside_it(tiny_base: Path) -> None:
+    """The layers run on real tokens only (RealTokens): a short text beside a long one gets the states it gets
+    alone, and the padding positions come back as zeros."""
+    model, tokenizer = xlmr.load(tiny_base)
+    input_ids, mask = batch(tokenizer)
+    with torch.inference_mode():
+        together = model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        for row in range(len(TEXTS)):
+            n = int(mask[row].sum())
+            alone = model(input_ids=input_ids[row : row + 1, :n], attention_mask=mask[row : row + 1, :n])
+            torch.testing.assert_close(together[row, :n], alone.last_hidden_state[0], atol=1e-5, rtol=1e-5)
+            assert not together[row, n:].any()
