@@ -136,11 +136,10 @@ class AnalysisPipeline:
     def _analyze_texts(self, inputs: Sequence[AnalysisInput]) -> list[DocumentAnalysis]:
         # Each distinct text is analyzed once per call: survey exports repeat 特になし, なし and 満足 by the
         # hundred. What differs between the repeats (a given stage, a touchpoint) is applied per input.
-        texts = list(dict.fromkeys(item.text for item in inputs))
-        documents = [prepare(text) for text in texts]
-        number = {text: n for n, text in enumerate(texts)}
+        number = {text: n for n, text in enumerate(dict.fromkeys(item.text for item in inputs))}
+        documents = [prepare(text) for text in number]
         results = {role: a.analyze(documents) for role, a in self._analyzers().items()}
-        per_text = [{role: r[n] for role, r in results.items()} for n in range(len(texts))]
+        per_text = [{role: r[n] for role, r in results.items()} for n in range(len(documents))]
         return [self._assemble(documents[number[i.text]], i, per_text[number[i.text]]) for i in inputs]
 
     def _assemble(self, doc: Document, item: AnalysisInput, r: dict[str, DocumentResult]) -> DocumentAnalysis:

@@ -196,8 +196,10 @@ class XLMRobertaEncoder(nn.Module):
             x = layer(x, tokens)
             if output_hidden_states:
                 states.append(x.float())
-        padded = tuple(tokens.padded(s) for s in states) if output_hidden_states else None
-        return Output(last_hidden_state=tokens.padded(x.float()), hidden_states=padded)
+        if not output_hidden_states:
+            return Output(last_hidden_state=tokens.padded(x.float()))
+        padded = tuple(tokens.padded(s) for s in states)  # the last of them is the final states
+        return Output(last_hidden_state=padded[-1], hidden_states=padded)
 
 
 def native_bfloat16() -> bool:

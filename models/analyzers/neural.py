@@ -59,18 +59,19 @@ class NeuralModel:
         self._memo = threading.local()
 
     def predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
-        return self._predicted(documents)[0]
+        if getattr(self._memo, "documents", None) is not documents:
+            self._memo.logits = self._predict(documents)
+            self._memo.probabilities = None
+            self._memo.documents = documents
+        return self._memo.logits
 
     def probabilities(self, documents: Sequence[Document]) -> list[Probabilities]:
-        """Calibrated probabilities of every task, per document (see Probabilities)."""
-        return self._predicted(documents)[1]
-
-    def _predicted(self, documents: Sequence[Document]) -> tuple[list[multitask.DocumentLogits], list[Probabilities]]:
-        if getattr(self._memo, "documents", None) is not documents:
-            logits = self._predict(documents)
-            self._memo.result = (logits, self._probabilities(logits))
-            self._memo.documents = documents
-        return self._memo.result
+        """Calibrated probabilities of every task, per document (see Probabilities); computed once per call, only
+        for callers that read them (not the aspect view, not a tenant head reading vectors)."""
+        logits = self.predict(documents)
+        if self._memo.probabilities is None:
+            self._memo.probabilities = self._probabilities(logits)
+        return self._memo.probabilities
 
     def _predict(self, documents: Sequence[Document]) -> list[multitask.DocumentLogits]:
         return infer_documents(self.model, self.tokenizer, documents, _release_freed_memory)
@@ -83,7 +84,7 @@ class NeuralModel:
         Python lists: per sentence, small tensor operations cost more than the heads (0.2 ms a sentence)."""
         if not found:
             return []
-        counts = [len(next(iter(p.sentences.values()))) for p in found]
+        starts = list(accumulate((len(p.sentence_vectors) for p in found), initial=0))
         document = {
             task: self._activation(task, torch.stack([p.document[task] for p in found])).tolist()
             for task in found[0].document
@@ -91,7 +92,6 @@ class NeuralModel:
         sentences: dict[str, list[list[list[float]]]] = {}
         for task in found[0].sentences:
             rows = self._activation(task, torch.cat([p.sentences[task] for p in found])).tolist()
-            starts = list(accumulate(counts, initial=0))
             sentences[task] = [rows[a:b] for a, b in pairwise(starts)]
         return [
             Probabilities({t: v[d] for t, v in document.items()}, {t: v[d] for t, v in sentences.items()})
