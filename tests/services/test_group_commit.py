@@ -300,9 +300,9 @@ def _post_staggered(
     pipeline: AnalysisPipeline,
     seconds: dict[str, float],
     overlap_after: float,
-) -> list[tuple[str, float, float]]:
-    """Each text of `seconds` a request of its own, 5 ms after the one before, into two transactions at most; the
-    stand-in store's calls (see _timed_store)."""
+) -> tuple[float, list[tuple[str, float, float]]]:
+    """Each text of `seconds` a request of its own, 5 ms after the one before, into two transactions at most; when
+    the first was posted (the event loop's clock) and the stand-in store's calls (see _timed_store)."""
     calls = _timed_store(monkeypatch, seconds)
     group_commit = GroupCommit(settings, transactions=2, max_items=1_000, overlap_after=overlap_after)
 
@@ -313,14 +313,15 @@ def _post_staggered(
     async def all_of_them() -> None:
         await asyncio.gather(*(post(0.005 * n, text) for n, text in enumerate(seconds)))
 
+    posted = time.monotonic()  # asyncio's default loop clock: no transaction starts before this
     asyncio.run(all_of_them())
-    return calls
+    return posted, calls
 
 
 def test_behind_a_short_transaction_requests_wait_for_it_and_go_together(
     settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _post_staggered(monkeypatch, settings, pipeline, {"a": 0.05, "b": 0.0, "c": 0.0}, overlap_after=1.0)
+    _, calls = _post_staggered(monkeypatch, settings, pipeline, {"a": 0.05, "b": 0.0, "c": 0.0}, overlap_after=1.0)
 
     assert [texts for texts, _, _ in calls] == ["a", "b+c"]  # a second transaction at once would have taken b alone
     assert calls[1][1] >= calls[0][2]
@@ -329,16 +330,20 @@ def test_behind_a_short_transaction_requests_wait_for_it_and_go_together(
 def test_behind_a_long_transaction_a_second_one_starts_after_the_overlap_time(
     settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _post_staggered(monkeypatch, settings, pipeline, {"slow": 2.0, "b": 0.0, "c": 0.0}, overlap_after=0.1)
+    posted, calls = _post_staggered(
+        monkeypatch, settings, pipeline, {"slow": 2.0, "b": 0.0, "c": 0.0}, overlap_after=0.1
+    )
 
-    (slow, slow_start, slow_end), (together, start, end) = sorted(calls, key=lambda c: c[1])
+    (slow, _, slow_end), (together, start, end) = sorted(calls, key=lambda c: c[1])
     assert (slow, together) == ("slow", "b+c")
-    assert start - slow_start >= 0.1 and end < slow_end  # waited the overlap time, not for the slow one
+    # The slow transaction started after `posted`, so the second one no earlier than 0.1 s after it. (The slow one's
+    # store call itself starts later, after its analysis: not the clock the overlap time runs on.)
+    assert start - posted >= 0.1 and end < slow_end  # waited the overlap time, not for the slow one
 
 
 def test_overlap_zero_starts_a_second_transaction_at_once(
     settings: Settings, pipeline: AnalysisPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _post_staggered(monkeypatch, settings, pipeline, {"a": 0.3, "b": 0.0}, overlap_after=0.0)
+    _, calls = _post_staggered(monkeypatch, settings, pipeline, {"a": 0.3, "b": 0.0}, overlap_after=0.0)
 
     assert [texts for texts, _, _ in calls] == ["b", "a"]  # b, started beside a, finished first
