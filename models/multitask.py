@@ -152,7 +152,7 @@ def infer(
     tokenizer: Any,
     documents: Sequence[Sequence[str]],
     batches: Iterable[Sequence[int]],
-    after_batch: Callable[[], None] = lambda: None,
+    after_batch: Callable[[Windows], None] = lambda windows: None,
 ) -> list[DocumentLogits]:
     """The logits of documents given as their sentences, in input order: one forward pass per batch of document
     numbers (similar lengths together: less padding). What serving and the training pipeline's evaluation share."""
@@ -165,7 +165,7 @@ def infer(
         aspects = (
             None if tagger_states is None else _aspects(model, tagger_states, windows, [documents[d] for d in batch])
         )
-        after_batch()
+        after_batch(windows)
         first = 0
         for k, d in enumerate(batch):
             n = len(documents[d])

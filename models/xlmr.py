@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,29 @@ class Config:
 @dataclass
 class Output:
     last_hidden_state: torch.Tensor
-    hidden_states: tuple[torch.Tensor, ...] | None = None
+    hidden_states: HiddenStates | None = None
+
+
+class HiddenStates(Sequence[torch.Tensor]):
+    """transformers' hidden_states (the embeddings, then every layer's output: padded, float32), each made when
+    read: the aspect tagger reads two of koe-accurate's 13, and each costs a conversion and a padding."""
+
+    def __init__(self, states: list[torch.Tensor], tokens: RealTokens, last: torch.Tensor) -> None:
+        self._states, self._tokens, self._last = states, tokens, last
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    @overload
+    def __getitem__(self, index: int) -> torch.Tensor: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[torch.Tensor, ...]: ...
+    def __getitem__(self, index: int | slice) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(len(self))[index])
+        if index in (-1, len(self) - 1):
+            return self._last
+        return self._tokens.padded(self._states[index].float())
 
 
 class Embeddings(nn.Module):
@@ -195,11 +218,9 @@ class XLMRobertaEncoder(nn.Module):
         for layer in self.encoder.layer:
             x = layer(x, tokens)
             if output_hidden_states:
-                states.append(x.float())
-        if not output_hidden_states:
-            return Output(last_hidden_state=tokens.padded(x.float()))
-        padded = tuple(tokens.padded(s) for s in states)  # the last of them is the final states
-        return Output(last_hidden_state=padded[-1], hidden_states=padded)
+                states.append(x)
+        last = tokens.padded(x.float())
+        return Output(last_hidden_state=last, hidden_states=HiddenStates(states, tokens, last) if states[1:] else None)
 
 
 def native_bfloat16() -> bool:

@@ -66,7 +66,7 @@ def teacher_outputs(teacher: MultiTaskModel, tokenizer: Any, docs: Sequence[trai
     sentences = [e.sentences for e in docs]
     started, done = time.monotonic(), 0
 
-    def progress() -> None:
+    def progress(_: Windows) -> None:
         nonlocal done
         done += 1
         if done % 50 == 0:

@@ -142,3 +142,21 @@ def test_a_text_repeated_in_a_call_is_analyzed_once(tiny: tuple[Path, Path], mon
     assert results[0].sentiment == results[2].sentiment and results[1] == results[3]
     assert (results[0].stage["source"], results[2].stage["source"]) == ("predicted", "given")
     assert results[2].stage["label"] == "support" and results[2].stage["predicted"] == results[0].stage["predicted"]
+
+
+def test_heap_trimmed_after_a_large_forward_pass_only(tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """malloc_trim walks the whole heap (≈ 1 ms): after a one-sentence request it would give back next to nothing,
+    after a batch of TRIM_TOKENS or more it returns the fragmented activations."""
+    trims: list[int] = []
+
+    class Libc:
+        def malloc_trim(self, pad: int) -> int:
+            trims.append(pad)
+            return 1
+
+    monkeypatch.setattr(neural, "_LIBC", Libc())
+    model = neural.NeuralModel(tiny[0], str(tiny[1]), bfloat16=False)
+    model.predict([prepare("最高でした")])
+    assert trims == []
+    model.predict([prepare(CHAT * 10)])  # one long document: 15 windows, 405 positions
+    assert trims == [0]
