@@ -95,29 +95,46 @@ def _unset_embedding(rows: int, width: int, padding_idx: int | None = None) -> n
 
 @dataclass
 class RealTokens:
-    """Where a padded batch's real tokens are. The layers work on the real tokens only ([tokens, hidden]): a batch of
+    """Where a padded batch's real tokens are. The layers work on the real tokens only ([rows, hidden]): a batch of
     corpus sentences is 22 % padding, of documents 19 % (a long document's last window is mostly padding), and
-    every dense layer would multiply it. Only attention sees the batch padded."""
+    every dense layer would multiply it. Only attention sees the batch padded.
+
+    In bfloat16 the rows are the real tokens, then copies of the first up to one of a few counts (rows_for): oneDNN
+    compiles a kernel per matrix shape (≈ 1 ms each) and keeps 32 (ONEDNN_PRIMITIVE_CACHE_CAPACITY), so a token
+    count that differed in every batch compiled anew in every batch. The copies are computed and never read.
+    (float32 products are MKL's, compiled for no shape: there the rows are the real tokens.)"""
 
     positions: torch.Tensor  # flat positions (batch * length) of the real tokens
+    rows: torch.Tensor  # positions, then copies of the first up to rows_for(len(positions))
     batch: int
     length: int
     mask: torch.Tensor  # [batch, 1, 1, length]: True where a key may be attended to
 
     @classmethod
-    def of(cls, attention_mask: torch.Tensor) -> RealTokens:
+    def of(cls, attention_mask: torch.Tensor, *, few_shapes: bool = False) -> RealTokens:
         batch, length = attention_mask.shape
         positions = attention_mask.reshape(-1).nonzero().squeeze(-1)
-        return cls(positions, batch, length, attention_mask.bool()[:, None, None, :])
+        extra = rows_for(len(positions)) - len(positions) if few_shapes else 0
+        rows = torch.cat([positions, positions[:1].expand(extra)]) if extra else positions
+        return cls(positions, rows, batch, length, attention_mask.bool()[:, None, None, :])
 
     def padded(self, x: torch.Tensor) -> torch.Tensor:
-        """[tokens, width] → [batch, length, width], zeros at the padding."""
-        out = x.new_zeros(self.batch * self.length, x.shape[-1]).index_copy_(0, self.positions, x)
+        """[rows, width] → [batch, length, width], zeros at the padding."""
+        real = x[: len(self.positions)]
+        out = x.new_zeros(self.batch * self.length, x.shape[-1]).index_copy_(0, self.positions, real)
         return out.view(self.batch, self.length, -1)
 
     def real(self, x: torch.Tensor) -> torch.Tensor:
-        """[batch, length, width] → [tokens, width]."""
-        return x.reshape(-1, x.shape[-1]).index_select(0, self.positions)
+        """[batch, length, width] → [rows, width]."""
+        return x.reshape(-1, x.shape[-1]).index_select(0, self.rows)
+
+
+def rows_for(tokens: int) -> int:
+    """`tokens` rounded up to a multiple of 16, or above 128 to one of 8 sizes per doubling (at most 1/8 more rows,
+    most of them on matrices so small that the product's cost is its call): the few shapes oneDNN then sees stay
+    compiled."""
+    step = max(16, 1 << max(0, tokens.bit_length() - 4))
+    return -(-tokens // step) * step
 
 
 class SelfAttention(nn.Module):
@@ -211,7 +228,7 @@ class XLMRobertaEncoder(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_hidden_states: bool = False
     ) -> Output:
-        tokens = RealTokens.of(attention_mask)
+        tokens = RealTokens.of(attention_mask, few_shapes=self.layer_dtype == torch.bfloat16)
         x = tokens.real(self.embeddings(input_ids))
         states = [x]
         x = x.to(self.layer_dtype)

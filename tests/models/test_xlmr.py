@@ -143,3 +143,31 @@ def test_a_texts_states_do_not_depend_on_the_padding_beside_it(tiny_base: Path) 
             alone = model(input_ids=input_ids[row : row + 1, :n], attention_mask=mask[row : row + 1, :n])
             torch.testing.assert_close(together[row, :n], alone.last_hidden_state[0], atol=1e-5, rtol=1e-5)
             assert not together[row, n:].any()
+
+
+def test_rows_come_in_few_sizes() -> None:
+    """oneDNN compiles a kernel per matrix shape and keeps 32: the row counts of bfloat16 batches are rounded up to a
+    few sizes, at most 1/8 more rows above 128 tokens."""
+    sizes = {xlmr.rows_for(n) for n in range(1, 4097)}
+    assert len(sizes) <= 8 + 8 * 5  # 16 … 128, then 8 per doubling up to 4,096
+    for n in range(1, 4097):
+        rows = xlmr.rows_for(n)
+        assert rows >= n and rows % 16 == 0
+        assert rows <= max(n + 15, n * 9 / 8)
+
+
+def test_rounded_up_rows_change_no_state(tiny_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows added in bfloat16 (copies of the first token) are computed and never read: every real token's states,
+    hidden states included, are those of the real rows alone, and padding stays zero."""
+    model, tokenizer = xlmr.load(tiny_base)
+    model.run_in_bfloat16()
+    input_ids, mask = batch(tokenizer)
+    assert xlmr.rows_for(int(mask.sum())) > int(mask.sum())  # the batch does get rows added
+    with torch.inference_mode():
+        rounded = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        monkeypatch.setattr(xlmr, "rows_for", lambda tokens: tokens)
+        exact = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+    assert rounded.hidden_states is not None and exact.hidden_states is not None
+    for found, expected in zip(rounded.hidden_states, exact.hidden_states, strict=True):
+        torch.testing.assert_close(found, expected, atol=2e-2, rtol=2e-2)  # bfloat16: kernels differ by row count
+    assert not rounded.last_hidden_state[~mask.bool()].any()
