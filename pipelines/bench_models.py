@@ -1,6 +1,7 @@
 """Sentences per second of the trained models, taken apart: the encoder alone, the model (tokenizing and packing,
-the encoder, the heads, the aspect tagger) and the whole analysis pipeline, with the encoder's floating-point work per
-sentence and the rate it ran at, so that a speed target can be checked against what the machine can do at all.
+the encoder, the heads, the aspect tagger) and the whole analysis pipeline, in calls of 256 sentences and of one
+(an API request: its latency is 1 / sentences/s), with the encoder's floating-point work per sentence and the rate
+it ran at, so that a speed target can be checked against what the machine can do at all.
 
     python -m pipelines.bench models [--sentences 2000] [--analyzer accurate fast] [--int8] [--float32]
 
@@ -32,6 +33,7 @@ from pipelines.common import table
 
 HEADERS = ["model", "stage", "sentences", "seconds", "sentences/s", "encoder GFLOP per 1,000 sentences", "GFLOP/s"]
 CHUNK = 256  # sentences per call to the pipeline, as the evaluation sends them
+STAGES = 4  # rows per model: encoder, model, pipeline in calls of CHUNK, pipeline in calls of one
 
 
 def corpus_sentences(n: int) -> list[str]:
@@ -88,6 +90,9 @@ def bench_model(
         "whole pipeline (normalize, split, MeCab, rules, model, results)": lambda: [
             pipeline.analyze([AnalysisInput(t) for t in texts[i : i + CHUNK]]) for i in range(0, len(texts), CHUNK)
         ],
+        "whole pipeline, one sentence per call (as single API requests)": lambda: [
+            pipeline.analyze([AnalysisInput(t)]) for t in texts
+        ],
     }
     flops = gflop_per_sentence * len(texts)
     rows: list[list[object]] = []
@@ -119,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         gflop = encoder_gflop(name, texts)
         for variant in variants:
             rows += bench_model(name, texts, gflop, **variant)
-            print(table(HEADERS, rows[-3:]), flush=True)
+            print(table(HEADERS, rows[-STAGES:]), flush=True)
     print(table(HEADERS, rows))
 
 
