@@ -220,7 +220,8 @@ class XLMRobertaEncoder(nn.Module):
         multiplies bfloat16 matrices itself (native_bfloat16)."""
         # oneDNN keeps a compiled bfloat16 kernel per matrix shape, and batches come in many shapes: with its
         # default of 1,024 kept, analyzing 1,000 corpus documents peaked at 1,574 MiB (float32: 1,295); with 32,
-        # 1,380 MiB at the same speed. Read once, at oneDNN's first kernel: set before the first bfloat16 product.
+        # 1,380 MiB at the same speed. With a batch's rows in few sizes (RealTokens), the kernels 32 keep are those a
+        # workload needs. Read once, at oneDNN's first kernel: set before the first bfloat16 product.
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
         self.encoder.to(torch.bfloat16)
         self.layer_dtype = torch.bfloat16
