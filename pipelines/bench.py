@@ -11,6 +11,7 @@ python -m pipelines.bench load       # open-loop load on uvicorn --workers 2, SQ
 python -m pipelines.bench startup    # seconds from a new process to its first analysis, per installed analyzer
 python -m pipelines.bench instructions   # instructions per POST /v1/feedback, counted by callgrind (--help)
 python -m pipelines.bench models     # sentences/s of the trained models: encoder alone, model, whole pipeline
+python -m pipelines.bench models --steady   # a service's mix, twice in one process: sentences/s, ms per request
 python -m pipelines.bench            # pipeline and api
 """
 

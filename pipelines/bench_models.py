@@ -4,6 +4,7 @@ the encoder, the heads, the aspect tagger) and the whole analysis pipeline, in c
 it ran at, so that a speed target can be checked against what the machine can do at all.
 
     python -m pipelines.bench models [--sentences 2000] [--analyzer accurate fast] [--int8] [--float32]
+    python -m pipelines.bench models --steady [--rounds 2]   # a service's steady state (see steady_state)
 
 Each model runs as it would be served (bfloat16 on a CPU with AMX, else float32); --int8 and --float32 add those.
 The floating-point work is counted on float32 (torch's FlopCounterMode), the same work whatever the arithmetic.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 import torch
@@ -29,7 +32,7 @@ from models.registry import ModelOptions, build_pipeline
 from models.windows import pack
 from models.xlmr import native_bfloat16
 from pipelines import corpus
-from pipelines.common import table
+from pipelines.common import peak_rss_mib, table
 
 HEADERS = ["model", "stage", "sentences", "seconds", "sentences/s", "encoder GFLOP per 1,000 sentences", "GFLOP/s"]
 CHUNK = 256  # sentences per call to the pipeline, as the evaluation sends them
@@ -104,13 +107,58 @@ def bench_model(
     return rows
 
 
+STEADY_HEADERS = [
+    "model",
+    "round",
+    "sentences/s, calls of 256",
+    "ms per one-sentence call",
+    "seconds for the documents",
+    "peak RSS MiB so far",
+]
+
+
+def steady_state(
+    name: str, rounds: int, *, sentences: int = 1_500, singles: int = 300, documents: int = 1_000
+) -> list[list[object]]:
+    """A service's mix, `rounds` times in one process: `sentences` corpus sentences in calls of CHUNK, `singles`
+    more one per call (API requests), the first `documents` corpus documents in calls of CHUNK. Later rounds show
+    what a long-running process does once its kernels are compiled and its heap has grown (docs/evaluation.md,
+    2026-11-27 night)."""
+    pipeline = build_pipeline(name)
+    label = name + model_of(pipeline).arithmetic
+    texts = corpus_sentences(sentences + singles)
+    whole = [item.text for item in corpus.load()[0]][:documents]
+
+    def in_calls(batch: Sequence[str], size: int) -> float:
+        return timed(
+            lambda: [
+                pipeline.analyze([AnalysisInput(t) for t in batch[i : i + size]]) for i in range(0, len(batch), size)
+            ]
+        )
+
+    rows: list[list[object]] = []
+    for n in range(1, rounds + 1):
+        batched, single = in_calls(texts[:sentences], CHUNK), in_calls(texts[sentences:], 1)
+        rows.append([label, n, sentences / batched, single / singles * 1000, in_calls(whole, CHUNK), peak_rss_mib()])
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=2_000)
     parser.add_argument("--analyzer", nargs="+", default=["accurate", "fast"])
     parser.add_argument("--int8", action="store_true", help="also each model with int8 dynamic quantization")
     parser.add_argument("--float32", action="store_true", help="also each model in float32 where bfloat16 is served")
+    parser.add_argument("--steady", action="store_true", help="a service's steady state instead (steady_state)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --steady: rounds of the mix in one process")
     args = parser.parse_args(argv)
+    if args.steady:
+        steady = []
+        for name in args.analyzer:  # each in a new process: its own kernels, heap and peak
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                steady += pool.submit(steady_state, name, args.rounds).result()
+        print(table(STEADY_HEADERS, steady))
+        return
     texts = corpus_sentences(args.sentences)
     print(
         f"{len(texts)} corpus sentences, {sum(map(len, texts)) / len(texts):.1f} characters on average, "

@@ -25,3 +25,13 @@ def test_the_stages_of_koe_fast_on_corpus_sentences() -> None:
         assert abs(r["GFLOP/s"] * r["seconds"] - gflop * 60) < 1e-6
     assert len({r["stage"] for r in stages}) == 4
     assert encoder["encoder GFLOP per 1,000 sentences"] == gflop * 1000
+
+
+def test_a_services_steady_state_on_koe_fast() -> None:
+    rows = bench_models.steady_state("fast", 2, sentences=20, singles=5, documents=10)
+    assert [r[:2] for r in rows] == [[rows[0][0], 1], [rows[0][0], 2]] and str(rows[0][0]).startswith("fast")
+    for r in rows:
+        found = dict(zip(bench_models.STEADY_HEADERS, r, strict=True))
+        assert found["sentences/s, calls of 256"] > 0 and found["ms per one-sentence call"] > 0  # type: ignore[operator]
+        assert found["seconds for the documents"] > 0 and found["peak RSS MiB so far"] > 0  # type: ignore[operator]
+    assert rows[1][-1] >= rows[0][-1]  # type: ignore[operator]  # a high-water mark
