@@ -36,7 +36,6 @@ from pipelines.common import peak_rss_mib, table
 
 HEADERS = ["model", "stage", "sentences", "seconds", "sentences/s", "encoder GFLOP per 1,000 sentences", "GFLOP/s"]
 CHUNK = 256  # sentences per call to the pipeline, as the evaluation sends them
-STAGES = 4  # rows per model: encoder, model, pipeline in calls of CHUNK, pipeline in calls of one
 
 
 def corpus_sentences(n: int) -> list[str]:
@@ -47,6 +46,12 @@ def timed(run: Callable[[], Any]) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
+
+
+def in_calls(pipeline: AnalysisPipeline, texts: Sequence[str], size: int) -> None:
+    """`texts` through the pipeline in calls of `size`, each text a document of its own."""
+    for i in range(0, len(texts), size):
+        pipeline.analyze([AnalysisInput(t) for t in texts[i : i + size]])
 
 
 def model_of(pipeline: AnalysisPipeline) -> NeuralModel:
@@ -90,12 +95,8 @@ def bench_model(
     stages = {
         "encoder alone (windows packed beforehand)": encode_all,
         "model: packing, encoder, heads, aspect tagger": lambda: model._predict(prepared),
-        "whole pipeline (normalize, split, MeCab, rules, model, results)": lambda: [
-            pipeline.analyze([AnalysisInput(t) for t in texts[i : i + CHUNK]]) for i in range(0, len(texts), CHUNK)
-        ],
-        "whole pipeline, one sentence per call (as single API requests)": lambda: [
-            pipeline.analyze([AnalysisInput(t)]) for t in texts
-        ],
+        "whole pipeline (normalize, split, MeCab, rules, model, results)": lambda: in_calls(pipeline, texts, CHUNK),
+        "whole pipeline, one sentence per call (as single API requests)": lambda: in_calls(pipeline, texts, 1),
     }
     flops = gflop_per_sentence * len(texts)
     rows: list[list[object]] = []
@@ -129,17 +130,12 @@ def steady_state(
     texts = corpus_sentences(sentences + singles)
     whole = [item.text for item in corpus.load()[0]][:documents]
 
-    def in_calls(batch: Sequence[str], size: int) -> float:
-        return timed(
-            lambda: [
-                pipeline.analyze([AnalysisInput(t) for t in batch[i : i + size]]) for i in range(0, len(batch), size)
-            ]
-        )
-
     rows: list[list[object]] = []
     for n in range(1, rounds + 1):
-        batched, single = in_calls(texts[:sentences], CHUNK), in_calls(texts[sentences:], 1)
-        rows.append([label, n, sentences / batched, single / singles * 1000, in_calls(whole, CHUNK), peak_rss_mib()])
+        batched = timed(lambda: in_calls(pipeline, texts[:sentences], CHUNK))
+        single = timed(lambda: in_calls(pipeline, texts[sentences:], 1))
+        documents_seconds = timed(lambda: in_calls(pipeline, whole, CHUNK))
+        rows.append([label, n, sentences / batched, single / singles * 1000, documents_seconds, peak_rss_mib()])
     return rows
 
 
@@ -171,8 +167,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in args.analyzer:
         gflop = encoder_gflop(name, texts)
         for variant in variants:
-            rows += bench_model(name, texts, gflop, **variant)
-            print(table(HEADERS, rows[-STAGES:]), flush=True)
+            stages = bench_model(name, texts, gflop, **variant)
+            print(table(HEADERS, stages), flush=True)
+            rows += stages
     print(table(HEADERS, rows))
 
 
