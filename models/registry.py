@@ -23,7 +23,7 @@ class ModelOptions:
     base_model: str = DEFAULT_BASE_MODEL  # a local directory or a hub id (from_pretrained)
     artifacts: Path = ARTIFACTS
     quantize: bool = False  # int8 measured −7 points macro-F1 on the corpus test split: off by default
-    bfloat16: bool | None = None  # the encoder's layers in bfloat16; None: where the CPU does it natively (AMX)
+    bfloat16: bool | None = None  # the encoder's layers in bfloat16; None: where the CPU does it natively
 
 
 def _rules(_: ModelOptions) -> dict[str, Any]:

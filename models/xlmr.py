@@ -242,10 +242,11 @@ class XLMRobertaEncoder(nn.Module):
 
 
 def native_bfloat16() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX): there, oneDNN's bfloat16 matrix
-    products measured 4.4× float32's (1,061 against 243 GFLOP/s for 4,096 × 384 by 384 × 1,536 on 2 cores).
-    Elsewhere bfloat16 is emulated and slower than float32."""
-    return torch.cpu._is_amx_tile_supported()
+    """Whether this CPU multiplies bfloat16 matrices in hardware: Intel AMX, or AVX-512's bfloat16 dot products
+    (AMD Zen 4 and later, Intel Cooper Lake). oneDNN's bfloat16 products measured 4.4× float32's with AMX (1,061
+    against 243 GFLOP/s for 4,096 × 384 by 384 × 1,536 on 2 cores) and 3.2× with AVX512_BF16 on an AMD EPYC (402
+    against 125). Elsewhere bfloat16 is emulated and slower than float32 (67 against 6.9 ms on AVX2)."""
+    return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
 
 
 def load_model(directory: Path) -> XLMRobertaEncoder:

@@ -6,8 +6,9 @@ it ran at, so that a speed target can be checked against what the machine can do
     python -m pipelines.bench models [--sentences 2000] [--analyzer accurate fast] [--int8] [--float32]
     python -m pipelines.bench models --steady [--rounds 2]   # a service's steady state (see steady_state)
 
-Each model runs as it would be served (bfloat16 on a CPU with AMX, else float32); --int8 and --float32 add those.
-The floating-point work is counted on float32 (torch's FlopCounterMode), the same work whatever the arithmetic.
+Each model runs as it would be served (bfloat16 on a CPU with AMX or AVX512_BF16, else float32); --int8 and
+--float32 add those. The floating-point work is counted on float32 (torch's FlopCounterMode), the same work whatever
+the arithmetic.
 
 The sentences are the corpus's own (the first N non-empty ones in corpus order), each analyzed as a document of its
 own, as the evaluation's "sentences alone" rows do.

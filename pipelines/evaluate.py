@@ -424,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--float32",
         action="store_true",
-        help="also the trained models in float32 where they would run in bfloat16 (a CPU with AMX)",
+        help="also the trained models in float32 where they would run in bfloat16 (a CPU with AMX or AVX512_BF16)",
     )
     parser.add_argument(
         "--data", nargs="+", choices=DATA, default=DATA, help="real: ../shared/eval; corpus: test split"

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     bfloat16: bool | None = Field(
         None,
         description="the trained encoder's layers in bfloat16; unset: where the CPU multiplies bfloat16 natively "
-        "(Intel AMX), elsewhere float32",
+        "(Intel AMX, AVX512_BF16), elsewhere float32",
     )
     timezone: str = Field("Asia/Tokyo", description="zone of naive written_at times and of calendar buckets")
     max_text_graphemes: int = Field(20_000, ge=1, description="longest accepted text, in grapheme clusters")
