@@ -185,6 +185,31 @@ class Intermediate(nn.Module):
         return F.gelu(self.dense(x))  # exact (erf) GELU, config "gelu"
 
 
+class PackedLinear(nn.Module):
+    """A bfloat16 nn.Linear whose weights oneDNN reordered once into its own blocked layout, optionally with the
+    exact GELU applied inside the product. oneDNN's bfloat16 product otherwise reorders the plain weights at every
+    call, which for a one-sentence request's 16 rows costs as much as the arithmetic (384 × 1,536 weights: 78 µs a
+    call plain, 53 packed, on AVX512_BF16)."""
+
+    def __init__(self, linear: nn.Linear, *, gelu: bool = False) -> None:
+        super().__init__()
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None)
+        self.bias = linear.bias.detach() if linear.bias is not None else None
+        self.activation = "gelu" if gelu else "none"
+        self.algorithm = "none" if gelu else ""  # erf GELU, as config "gelu" and F.gelu's default
+
+    @staticmethod
+    def available() -> bool:
+        """Whether oneDNN multiplies bfloat16 here (it refuses where bfloat16 is emulated, as on AVX2 alone)."""
+        mkldnn = torch.ops.mkldnn
+        if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")):
+            return False
+        return bool(mkldnn._is_mkldnn_bf16_supported())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, self.activation, [], self.algorithm)
+
+
 class Layer(nn.Module):
     def __init__(self, c: Config) -> None:
         super().__init__()
@@ -225,6 +250,14 @@ class XLMRobertaEncoder(nn.Module):
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
         self.encoder.to(torch.bfloat16)
         self.layer_dtype = torch.bfloat16
+        if PackedLinear.available():
+            for layer in self.encoder.layer:
+                attention = layer.attention.self
+                for name in ("query", "key", "value"):
+                    setattr(attention, name, PackedLinear(getattr(attention, name)))
+                layer.attention.output.dense = PackedLinear(layer.attention.output.dense)
+                layer.intermediate = PackedLinear(layer.intermediate.dense, gelu=True)
+                layer.output.dense = PackedLinear(layer.output.dense)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_hidden_states: bool = False

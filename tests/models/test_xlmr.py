@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 from transformers import AutoTokenizer, XLMRobertaModel
 
 from models import encoder, xlmr
@@ -171,3 +172,33 @@ def test_rounded_up_rows_change_no_state(tiny_base: Path, monkeypatch: pytest.Mo
     for found, expected in zip(rounded.hidden_states, exact.hidden_states, strict=True):
         torch.testing.assert_close(found, expected, atol=2e-2, rtol=2e-2)  # bfloat16: kernels differ by row count
     assert not rounded.last_hidden_state[~mask.bool()].any()
+
+
+@pytest.mark.skipif(not xlmr.PackedLinear.available(), reason="oneDNN does not multiply bfloat16 on this CPU")
+@pytest.mark.parametrize("gelu", [False, True])
+def test_packed_weights_give_the_products_of_the_plain_layer(gelu: bool) -> None:
+    """The weights oneDNN reordered once (xlmr.PackedLinear) give nn.Linear's bfloat16 products, with the exact GELU
+    where it is fused, for a one-sentence request's rows and a batch's."""
+    torch.manual_seed(0)
+    linear = nn.Linear(384, 1536).to(torch.bfloat16)
+    packed = xlmr.PackedLinear(linear, gelu=gelu)
+    for rows in (1, 16, 300):
+        x = torch.randn(rows, 384).to(torch.bfloat16)
+        with torch.inference_mode():
+            expected = linear(x).float()
+            expected = torch.nn.functional.gelu(expected) if gelu else expected
+            found = packed(x)
+        assert found.shape == (rows, 1536) and found.dtype == torch.bfloat16
+        torch.testing.assert_close(found.float(), expected, atol=0.05, rtol=0.02)  # bfloat16 rounding, fused or not
+
+
+@pytest.mark.skipif(not xlmr.PackedLinear.available(), reason="oneDNN does not multiply bfloat16 on this CPU")
+def test_bfloat16_layers_multiply_with_packed_weights(tiny_base: Path) -> None:
+    model, _ = xlmr.load(tiny_base)
+    assert isinstance(model, xlmr.XLMRobertaEncoder)
+    model.run_in_bfloat16()
+    layer = model.encoder.layer[0]
+    products = [layer.attention.self.query, layer.attention.self.key, layer.attention.self.value]
+    products += [layer.attention.output.dense, layer.intermediate, layer.output.dense]
+    assert all(isinstance(p, xlmr.PackedLinear) for p in products)
+    assert not any(isinstance(m, nn.Linear) for m in model.encoder.modules())
