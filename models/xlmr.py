@@ -141,9 +141,9 @@ class SelfAttention(nn.Module):
     def __init__(self, c: Config) -> None:
         super().__init__()
         self.heads, self.size = c.num_attention_heads, c.hidden_size // c.num_attention_heads
-        self.query = nn.Linear(c.hidden_size, c.hidden_size)
-        self.key = nn.Linear(c.hidden_size, c.hidden_size)
-        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.query: nn.Module = nn.Linear(c.hidden_size, c.hidden_size)  # or a PackedLinear (Layer.pack_weights)
+        self.key: nn.Module = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value: nn.Module = nn.Linear(c.hidden_size, c.hidden_size)
 
     def forward(self, x: torch.Tensor, tokens: RealTokens) -> torch.Tensor:
         def split(t: torch.Tensor) -> torch.Tensor:
@@ -159,7 +159,7 @@ class DenseNorm(nn.Module):
 
     def __init__(self, inputs: int, c: Config) -> None:
         super().__init__()
-        self.dense = nn.Linear(inputs, c.hidden_size)
+        self.dense: nn.Module = nn.Linear(inputs, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
@@ -191,8 +191,10 @@ class PackedLinear(nn.Module):
     call, which for a one-sentence request's 16 rows costs as much as the arithmetic (384 × 1,536 weights: 78 µs a
     call plain, 53 packed, on AVX512_BF16)."""
 
-    def __init__(self, linear: nn.Linear, *, gelu: bool = False) -> None:
+    def __init__(self, linear: nn.Module, *, gelu: bool = False) -> None:
         super().__init__()
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"PackedLinear packs an nn.Linear, not {type(linear).__name__}")
         self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None)
         self.bias = linear.bias.detach() if linear.bias is not None else None
         self.activation = "gelu" if gelu else "none"
@@ -214,8 +216,19 @@ class Layer(nn.Module):
     def __init__(self, c: Config) -> None:
         super().__init__()
         self.attention = Attention(c)
-        self.intermediate = Intermediate(c)
+        self.intermediate: nn.Module = Intermediate(c)
         self.output = DenseNorm(c.intermediate_size, c)
+
+    def pack_weights(self) -> None:
+        """Its bfloat16 products with weights reordered once (PackedLinear), the intermediate GELU fused."""
+        attention, intermediate = self.attention.self, self.intermediate
+        assert isinstance(intermediate, Intermediate)
+        attention.query, attention.key, attention.value = (
+            PackedLinear(linear) for linear in (attention.query, attention.key, attention.value)
+        )
+        self.attention.output.dense = PackedLinear(self.attention.output.dense)
+        self.intermediate = PackedLinear(intermediate.dense, gelu=True)
+        self.output.dense = PackedLinear(self.output.dense)
 
     def forward(self, x: torch.Tensor, tokens: RealTokens) -> torch.Tensor:
         attended = self.attention(x, tokens)
@@ -252,12 +265,8 @@ class XLMRobertaEncoder(nn.Module):
         self.layer_dtype = torch.bfloat16
         if PackedLinear.available():
             for layer in self.encoder.layer:
-                attention = layer.attention.self
-                for name in ("query", "key", "value"):
-                    setattr(attention, name, PackedLinear(getattr(attention, name)))
-                layer.attention.output.dense = PackedLinear(layer.attention.output.dense)
-                layer.intermediate = PackedLinear(layer.intermediate.dense, gelu=True)
-                layer.output.dense = PackedLinear(layer.output.dense)
+                assert isinstance(layer, Layer)
+                layer.pack_weights()
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_hidden_states: bool = False
