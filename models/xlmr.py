@@ -6,6 +6,7 @@ directory written by `save_pretrained` (config.json, model.safetensors, tokenize
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -186,10 +187,11 @@ class Intermediate(nn.Module):
 
 
 class PackedLinear(nn.Module):
-    """A bfloat16 nn.Linear whose weights oneDNN reordered once into its own blocked layout, optionally with the
-    exact GELU applied inside the product. oneDNN's bfloat16 product otherwise reorders the plain weights at every
-    call, which for a one-sentence request's 16 rows costs as much as the arithmetic (384 × 1,536 weights: 78 µs a
-    call plain, 53 packed, on AVX512_BF16)."""
+    """An nn.Linear whose weights oneDNN reordered once into its own blocked layout, optionally with the exact GELU
+    applied inside the product. oneDNN's bfloat16 product otherwise reorders the plain weights at every call, which
+    for a one-sentence request's 16 rows costs as much as the arithmetic (384 × 1,536 weights: 78 µs a call plain,
+    53 packed, on AVX512_BF16); in float32 oneDNN's packed products also beat MKL's on the plain weights (182 →
+    107 µs for those 16 rows on AVX-512, 303 → 235 with oneDNN held to AVX2; docs/evaluation.md)."""
 
     def __init__(self, linear: nn.Module, *, gelu: bool = False) -> None:
         super().__init__()
@@ -201,12 +203,18 @@ class PackedLinear(nn.Module):
         self.algorithm = "none" if gelu else ""  # erf GELU, as config "gelu" and F.gelu's default
 
     @staticmethod
-    def available() -> bool:
-        """Whether oneDNN multiplies bfloat16 here (it refuses where bfloat16 is emulated, as on AVX2 alone)."""
-        mkldnn = torch.ops.mkldnn
-        if not (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_linear_pointwise")):
+    @functools.cache
+    def available(dtype: torch.dtype) -> bool:
+        """Whether oneDNN multiplies packed `dtype` weights here: tried once on a small product (oneDNN refuses
+        bfloat16 where the CPU would emulate it, as with AVX2 alone, and a build may lack oneDNN)."""
+        if not torch.backends.mkldnn.is_available():
             return False
-        return bool(mkldnn._is_mkldnn_bf16_supported())
+        try:
+            packed = torch.ops.mkldnn._reorder_linear_weight(torch.ones(8, 8, dtype=dtype), None)
+            found = torch.ops.mkldnn._linear_pointwise(torch.ones(2, 8, dtype=dtype), packed, None, "none", [], "")
+        except (RuntimeError, AttributeError):
+            return False
+        return bool(torch.equal(found.float(), torch.full((2, 8), 8.0)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, self.activation, [], self.algorithm)
@@ -263,7 +271,12 @@ class XLMRobertaEncoder(nn.Module):
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
         self.encoder.to(torch.bfloat16)
         self.layer_dtype = torch.bfloat16
-        if PackedLinear.available():
+        self.pack_weights()
+
+    def pack_weights(self) -> None:
+        """For serving: the layers' products with weights packed once for oneDNN (PackedLinear), where it
+        multiplies this dtype. The layers' nn.Linear modules are gone afterwards (no int8 quantization, no saving)."""
+        if PackedLinear.available(self.layer_dtype):
             for layer in self.encoder.layer:
                 assert isinstance(layer, Layer)
                 layer.pack_weights()

@@ -54,8 +54,10 @@ class NeuralModel:
             if quantize or not isinstance(encoder, xlmr.XLMRobertaEncoder):
                 raise ValueError("bfloat16 needs koe's own XLM-R encoder (a local base model) and no int8 quantization")
             encoder.run_in_bfloat16()
-        if quantize:  # int8 dynamic quantization of the encoder's Linear layers; the small heads stay fp32
+        elif quantize:  # int8 dynamic quantization of the encoder's Linear layers; the small heads stay fp32
             self.model.encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+        elif isinstance(encoder, xlmr.XLMRobertaEncoder):
+            encoder.pack_weights()  # float32
         self.spec = self.model.spec
         # a stored analysis names the arithmetic too: int8 and bfloat16 answer slightly differently from float32
         self.arithmetic = "+int8" if quantize else "+bf16" if bfloat16 else ""

@@ -174,7 +174,7 @@ def test_rounded_up_rows_change_no_state(tiny_base: Path, monkeypatch: pytest.Mo
     assert not rounded.last_hidden_state[~mask.bool()].any()
 
 
-@pytest.mark.skipif(not xlmr.PackedLinear.available(), reason="oneDNN does not multiply bfloat16 on this CPU")
+@pytest.mark.skipif(not xlmr.PackedLinear.available(torch.bfloat16), reason="oneDNN does not multiply bfloat16 here")
 @pytest.mark.parametrize("gelu", [False, True])
 def test_packed_weights_give_the_products_of_the_plain_layer(gelu: bool) -> None:
     """The weights oneDNN reordered once (xlmr.PackedLinear) give nn.Linear's bfloat16 products, with the exact GELU
@@ -192,7 +192,7 @@ def test_packed_weights_give_the_products_of_the_plain_layer(gelu: bool) -> None
         torch.testing.assert_close(found.float(), expected, atol=0.05, rtol=0.02)  # bfloat16 rounding, fused or not
 
 
-@pytest.mark.skipif(not xlmr.PackedLinear.available(), reason="oneDNN does not multiply bfloat16 on this CPU")
+@pytest.mark.skipif(not xlmr.PackedLinear.available(torch.bfloat16), reason="oneDNN does not multiply bfloat16 here")
 def test_bfloat16_layers_multiply_with_packed_weights(tiny_base: Path) -> None:
     model, _ = xlmr.load(tiny_base)
     assert isinstance(model, xlmr.XLMRobertaEncoder)
@@ -202,3 +202,18 @@ def test_bfloat16_layers_multiply_with_packed_weights(tiny_base: Path) -> None:
     products += [layer.attention.output.dense, layer.intermediate, layer.output.dense]
     assert all(isinstance(p, xlmr.PackedLinear) for p in products)
     assert not any(isinstance(m, nn.Linear) for m in model.encoder.modules())
+
+
+@pytest.mark.skipif(not xlmr.PackedLinear.available(torch.float32), reason="no oneDNN in this torch build")
+def test_float32_packed_weights_give_the_plain_states(tiny_base: Path) -> None:
+    """Served in float32, the layers multiply with packed weights too: the same states up to summation order."""
+    plain, tokenizer = xlmr.load(tiny_base)
+    packed, _ = xlmr.load(tiny_base)
+    assert isinstance(packed, xlmr.XLMRobertaEncoder)
+    packed.pack_weights()
+    assert isinstance(packed.encoder.layer[0].intermediate, xlmr.PackedLinear)
+    input_ids, mask = batch(tokenizer)
+    with torch.inference_mode():
+        expected = plain(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        found = packed(input_ids=input_ids, attention_mask=mask).last_hidden_state
+    torch.testing.assert_close(found, expected, atol=1e-5, rtol=1e-5)
