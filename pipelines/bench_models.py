@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from models import multitask, xlmr
 from models.analyzers.neural import NeuralModel, length_batches
 from models.document import prepare
 from models.pipeline import AnalysisInput, AnalysisPipeline
 from models.registry import ModelOptions, build_pipeline
 from models.windows import pack
-from models.xlmr import native_bfloat16
 from pipelines import corpus
 from pipelines.common import peak_rss_mib, table
 
@@ -65,13 +65,16 @@ def model_of(pipeline: AnalysisPipeline) -> NeuralModel:
 
 
 def encoder_gflop(name: str, texts: Sequence[str]) -> float:
-    """GFLOP of the model's encoder per sentence (float32: quantized operations are not counted by torch)."""
-    model = model_of(build_pipeline(name, options=ModelOptions(bfloat16=False)))
+    """GFLOP of the model's encoder per sentence, counted on its plain float32 layers: torch counts no quantized
+    product, nor the packed ones the served encoder makes (xlmr.PackedLinear)."""
+    options = ModelOptions()
+    base, tokenizer = xlmr.load(options.base_model)
+    model = multitask.load(options.artifacts / f"koe-{name}", base)
     documents = [[text] for text in texts]
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         for batch in length_batches(documents):
-            w = pack(model.tokenizer, [documents[d] for d in batch], model.spec.max_length)
-            model.model.encoder(input_ids=w.input_ids, attention_mask=w.attention_mask)
+            w = pack(tokenizer, [documents[d] for d in batch], model.spec.max_length)
+            model.encoder(input_ids=w.input_ids, attention_mask=w.attention_mask)
     return counter.get_total_flops() / len(texts) / 1e9
 
 
@@ -163,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     variants: list[dict[str, Any]] = [{}]  # as served
     variants += [{"quantize": True, "bfloat16": False}] if args.int8 else []
-    variants += [{"bfloat16": False}] if args.float32 and native_bfloat16() else []
+    variants += [{"bfloat16": False}] if args.float32 and xlmr.native_bfloat16() else []
     rows = []
     for name in args.analyzer:
         gflop = encoder_gflop(name, texts)
