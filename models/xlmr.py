@@ -100,10 +100,11 @@ class RealTokens:
     corpus sentences is 22 % padding, of documents 19 % (a long document's last window is mostly padding), and
     every dense layer would multiply it. Only attention sees the batch padded.
 
-    In bfloat16 the rows are the real tokens, then copies of the first up to one of a few counts (rows_for): oneDNN
-    compiles a kernel per matrix shape (≈ 1 ms each) and keeps 32 (ONEDNN_PRIMITIVE_CACHE_CAPACITY), so a token
-    count that differed in every batch compiled anew in every batch. The copies are computed and never read.
-    (float32 products are MKL's, compiled for no shape: there the rows are the real tokens.)"""
+    Where the products are oneDNN's (packed weights, or bfloat16) the rows are the real tokens, then copies of the
+    first up to one of a few counts (rows_for): oneDNN compiles a kernel per matrix shape (≈ 1 ms each) and keeps 32
+    (ONEDNN_PRIMITIVE_CACHE_CAPACITY), so a token count that differed in every batch compiled anew in every batch.
+    The copies are computed and never read. (MKL's float32 products on plain weights are compiled for no shape:
+    there the rows are the real tokens.)"""
 
     positions: torch.Tensor  # flat positions (batch * length) of the real tokens
     rows: torch.Tensor  # positions, then copies of the first up to rows_for(len(positions))
@@ -228,7 +229,7 @@ class Layer(nn.Module):
         self.output = DenseNorm(c.intermediate_size, c)
 
     def pack_weights(self) -> None:
-        """Its bfloat16 products with weights reordered once (PackedLinear), the intermediate GELU fused."""
+        """Its products with weights packed once for oneDNN (PackedLinear), the intermediate GELU fused."""
         attention, intermediate = self.attention.self, self.intermediate
         assert isinstance(intermediate, Intermediate)
         attention.query, attention.key, attention.value = (
@@ -259,16 +260,12 @@ class XLMRobertaEncoder(nn.Module):
         self.embeddings = Embeddings(config)
         self.encoder = Stack(config)
         self.layer_dtype = torch.float32
+        self.weights_packed = False
 
     def run_in_bfloat16(self) -> None:
-        """The transformer layers' weights and arithmetic in bfloat16; the embeddings (read from the memory-mapped
-        file) and the outputs stay float32, so pooling, heads and tagger are unchanged. Worth it only where the CPU
-        multiplies bfloat16 matrices itself (native_bfloat16)."""
-        # oneDNN keeps a compiled bfloat16 kernel per matrix shape, and batches come in many shapes: with its
-        # default of 1,024 kept, analyzing 1,000 corpus documents peaked at 1,574 MiB (float32: 1,295); with 32,
-        # 1,380 MiB at the same speed. With a batch's rows in few sizes (RealTokens), the kernels 32 keep are those a
-        # workload needs. Read once, at oneDNN's first kernel: set before the first bfloat16 product.
-        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
+        """The transformer layers' weights and arithmetic in bfloat16, packed for oneDNN (pack_weights); the
+        embeddings (read from the memory-mapped file) and the outputs stay float32, so pooling, heads and tagger are
+        unchanged. Worth it only where the CPU multiplies bfloat16 matrices itself (native_bfloat16)."""
         self.encoder.to(torch.bfloat16)
         self.layer_dtype = torch.bfloat16
         self.pack_weights()
@@ -276,15 +273,21 @@ class XLMRobertaEncoder(nn.Module):
     def pack_weights(self) -> None:
         """For serving: the layers' products with weights packed once for oneDNN (PackedLinear), where it
         multiplies this dtype. The layers' nn.Linear modules are gone afterwards (no int8 quantization, no saving)."""
+        # oneDNN keeps a compiled kernel per matrix shape, and batches come in many shapes: with its default of
+        # 1,024 kept, analyzing 1,000 corpus documents in bfloat16 peaked at 1,574 MiB; with 32, 1,380 MiB at the
+        # same speed. With a batch's rows in few sizes (RealTokens), the kernels 32 keep are those a workload needs.
+        # Read once, at oneDNN's first kernel (available() runs one): set before it.
+        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
         if PackedLinear.available(self.layer_dtype):
             for layer in self.encoder.layer:
                 assert isinstance(layer, Layer)
                 layer.pack_weights()
+            self.weights_packed = True
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_hidden_states: bool = False
     ) -> Output:
-        tokens = RealTokens.of(attention_mask, few_shapes=self.layer_dtype == torch.bfloat16)
+        tokens = RealTokens.of(attention_mask, few_shapes=self.weights_packed or self.layer_dtype == torch.bfloat16)
         x = tokens.real(self.embeddings(input_ids))
         states = [x]
         x = x.to(self.layer_dtype)

@@ -211,7 +211,7 @@ def test_float32_packed_weights_give_the_plain_states(tiny_base: Path) -> None:
     packed, _ = xlmr.load(tiny_base)
     assert isinstance(packed, xlmr.XLMRobertaEncoder)
     packed.pack_weights()
-    assert isinstance(packed.encoder.layer[0].intermediate, xlmr.PackedLinear)
+    assert packed.weights_packed and isinstance(packed.encoder.layer[0].intermediate, xlmr.PackedLinear)
     input_ids, mask = batch(tokenizer)
     with torch.inference_mode():
         expected = plain(input_ids=input_ids, attention_mask=mask).last_hidden_state
